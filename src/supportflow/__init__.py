@@ -1,0 +1,39 @@
+"""supportflow: an event-sourced engine for the lifecycle of support tickets.
+
+Every ticket is rebuilt from its events; a pure policy decides every transition, timer and
+follow-up, so histories replay deterministically and can be verified.
+"""
+
+from .clock import Clock, FixedClock, ManualClock, SystemClock
+from .desk import SupportDesk, UnknownPolicyVersion
+from .errors import (
+    ConcurrencyConflict,
+    InvalidCommand,
+    SupportflowError,
+    TicketNotFound,
+    TransitionRejected,
+)
+from .policy import Action, ReplyOutcome, Severity, Status, SupportPolicy
+from .ticket import Ticket
+from .views import TicketView
+
+__all__ = [
+    "Action",
+    "Clock",
+    "ConcurrencyConflict",
+    "FixedClock",
+    "InvalidCommand",
+    "ManualClock",
+    "ReplyOutcome",
+    "Severity",
+    "Status",
+    "SupportDesk",
+    "SupportPolicy",
+    "SupportflowError",
+    "SystemClock",
+    "Ticket",
+    "TicketNotFound",
+    "TicketView",
+    "TransitionRejected",
+    "UnknownPolicyVersion",
+]

@@ -1,0 +1,652 @@
+"""`SupportDesk`: the application. Commands, atomic follow-ups, idempotency, timers, queries."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate, CanMutateAggregate
+from eventsourcing.persistence import IntegrityError, OperationalError
+from eventsourcing.utils import get_topic
+
+from ._records import (
+    MessageReceipt,
+    PolicyRecord,
+    follow_up_id,
+    policy_record_id,
+    receipt_id,
+    ticket_id_for_message,
+)
+from ._store import store_env
+from .clock import Clock, SystemClock
+from .errors import ConcurrencyConflict, InvalidCommand, SupportflowError, TicketNotFound
+from .policy import ReplyOutcome, Severity, Status, SupportPolicy, require_aware_utc
+from .ticket import Ticket
+from .views import TicketView
+
+__all__ = ["SupportDesk", "UnknownPolicyVersion"]
+
+T = TypeVar("T")
+
+DEFAULT_MAX_ATTEMPTS = 12
+"""How many times a command reloads and re-decides after losing a write race."""
+
+_TICKET_TOPICS = tuple(
+    get_topic(cls)
+    for cls in (
+        Ticket.Submitted,
+        Ticket.Assigned,
+        Ticket.Responded,
+        Ticket.Solved,
+        Ticket.Reopened,
+        Ticket.Closed,
+        Ticket.FollowUpCreated,
+        Ticket.SeverityChanged,
+    )
+)
+
+
+class UnknownPolicyVersion(SupportflowError, LookupError):
+    """A ticket records a policy version this desk does not know and the store does not hold."""
+
+    def __init__(self, version: str, *, ticket_id: UUID) -> None:
+        self.version = version
+        self.ticket_id = ticket_id
+        super().__init__(
+            f"ticket {ticket_id} runs under policy {version!r}, which this store does not hold; "
+            "pass that policy to SupportDesk(policies=[...])"
+        )
+
+
+def _project(aggregate: Any, events: Iterable[Any]) -> Any:
+    """The repository's projector without its per-event Protocol check (about 3x faster)."""
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
+
+
+class _Application(Application[UUID]):
+    name = "SupportDesk"
+
+
+def _text(value: object, name: str, *, allow_empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise InvalidCommand(f"{name} must be a string, got {type(value).__name__}")
+    text = value.strip()
+    if not text and not allow_empty:
+        raise InvalidCommand(f"{name} must not be empty")
+    return text if name not in {"body", "description", "solution"} else value
+
+
+def _message_id(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidCommand(f"message_id must be a string, got {type(value).__name__}")
+    text = value.strip()
+    if text.startswith("<") and text.endswith(">"):
+        text = text[1:-1].strip()
+    if not text:
+        raise InvalidCommand("message_id must not be empty; omit it (None) if there is none")
+    return text
+
+
+class SupportDesk:
+    """A support desk over one event store.
+
+    >>> from supportflow import SupportDesk
+    >>> with SupportDesk() as desk:
+    ...     tid = desk.submit(requester="ann@example.com", subject="Cannot restore")
+    ...     desk.get(tid).status.name
+    'NEW'
+
+    `store` is a URL: ``memory://`` (the default; private to this desk), or
+    ``sqlite:///tickets.db``. `clock` gives the time of commands that don't state `at=`.
+    `policy` applies to tickets submitted from now on; tickets keep the policy version they
+    were submitted under (pass older policies in `policies` if the store does not hold them).
+    """
+
+    def __init__(
+        self,
+        store: str = "memory://",
+        *,
+        clock: Clock | None = None,
+        policy: SupportPolicy | None = None,
+        policies: Iterable[SupportPolicy] = (),
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    ) -> None:
+        if clock is not None and not isinstance(clock, Clock):
+            raise InvalidCommand(f"clock must have a now() method, got {clock!r}")
+        if policy is not None and not isinstance(policy, SupportPolicy):
+            raise InvalidCommand(f"policy must be a SupportPolicy, got {type(policy).__name__}")
+        if max_attempts < 1:
+            raise InvalidCommand(f"max_attempts must be >= 1, got {max_attempts}")
+        self.store = store
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.policy: SupportPolicy = policy if policy is not None else SupportPolicy()
+        self.max_attempts = max_attempts
+        self._app = _Application(env=store_env(store))
+        self._policies: dict[str, SupportPolicy] = {}
+        self._policies_lock = threading.Lock()
+        for known in (*policies, self.policy):
+            self._policies[known.version] = known
+        self._adopt(self.policy)
+        # due-timer index, fed from the notification log
+        self._index_lock = threading.Lock()
+        self._index_position = 0
+        self._next_due: dict[UUID, _dt.datetime] = {}
+
+    # -- lifecycle of the desk --------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the store's connections. The desk is unusable afterwards."""
+        self._app.close()
+
+    def __enter__(self) -> SupportDesk:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        scheme = self.store.split(":", 1)[0]
+        return f"SupportDesk(store={scheme}://..., policy={self.policy.version!r})"
+
+    @property
+    def application(self) -> Application[UUID]:
+        """The underlying eventsourcing application (notification log, recorder)."""
+        return self._app
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def submit(
+        self,
+        requester: str,
+        subject: str,
+        description: str = "",
+        *,
+        severity: Severity | int | str = Severity.MEDIUM,
+        channel: str = "web",
+        product: Mapping[str, str] | None = None,
+        tags: Iterable[str] = (),
+        message_id: str | None = None,
+        at: _dt.datetime | None = None,
+    ) -> UUID:
+        """Open a ticket; returns its id. With a `message_id`, a second delivery of the same
+        message returns the same ticket and records nothing."""
+        when = self._at(at)
+        requester_ = _text(requester, "requester")
+        subject_ = _text(subject, "subject")
+        description_ = _text(description, "description", allow_empty=True)
+        severity_ = self._severity(severity)
+        channel_ = _text(channel, "channel")
+        product_ = self._product(product)
+        tags_ = self._tags(tags)
+        mid = _message_id(message_id)
+        ticket_id = ticket_id_for_message(mid) if mid else uuid.uuid4()
+
+        def attempt() -> UUID:
+            if mid is not None:
+                existing = self._receipt(mid)
+                if existing is not None:
+                    return existing
+            ticket = Ticket.submit(
+                ticket_id=ticket_id,
+                policy=self.policy,
+                at=when,
+                requester=requester_,
+                subject=subject_,
+                description=description_,
+                severity=severity_,
+                channel=channel_,
+                product=product_,
+                tags=tags_,
+                message_id=mid,
+            )
+            self._save(ticket, self._new_receipt(mid, ticket_id, when))
+            return ticket_id
+
+        return self._retrying(ticket_id, attempt)
+
+    def assign(self, ticket_id: UUID, *, agent: str, at: _dt.datetime | None = None) -> None:
+        """An agent takes the ticket (`NEW` becomes `OPEN`)."""
+        agent_ = _text(agent, "agent")
+        self._command(ticket_id, at, lambda t, p, when: t.assign(p, agent=agent_, at=when))
+
+    def reply(
+        self, ticket_id: UUID, *, agent: str, body: str, at: _dt.datetime | None = None
+    ) -> None:
+        """An agent replies; the ticket is (or becomes) `OPEN`. A `SOLVED` ticket is reopened."""
+        agent_ = _text(agent, "agent")
+        body_ = _text(body, "body")
+        self._command(
+            ticket_id,
+            at,
+            lambda t, p, when: t.respond(
+                p, agent=agent_, body=body_, asks_for_input=False, at=when
+            ),
+        )
+
+    def request_info(
+        self, ticket_id: UUID, *, agent: str, body: str, at: _dt.datetime | None = None
+    ) -> None:
+        """An agent asks the customer for input: `PENDING`, and the auto-solve timer starts
+        (or restarts)."""
+        agent_ = _text(agent, "agent")
+        body_ = _text(body, "body")
+        self._command(
+            ticket_id,
+            at,
+            lambda t, p, when: t.respond(p, agent=agent_, body=body_, asks_for_input=True, at=when),
+        )
+
+    def solve(
+        self, ticket_id: UUID, *, agent: str, solution: str, at: _dt.datetime | None = None
+    ) -> None:
+        """An agent gives a solution: `SOLVED`, and the close timer starts. Solving a solved
+        ticket records nothing."""
+        agent_ = _text(agent, "agent")
+        solution_ = _text(solution, "solution")
+        self._command(
+            ticket_id, at, lambda t, p, when: t.solve(p, agent=agent_, solution=solution_, at=when)
+        )
+
+    def change_severity(
+        self,
+        ticket_id: UUID,
+        severity: Severity | int | str,
+        *,
+        by: str,
+        reason: str,
+        at: _dt.datetime | None = None,
+    ) -> None:
+        """Change the severity; who and why are recorded. The same severity records nothing."""
+        severity_ = self._severity(severity)
+        by_ = _text(by, "by")
+        reason_ = _text(reason, "reason")
+        self._command(
+            ticket_id,
+            at,
+            lambda t, p, when: t.change_severity(
+                p, severity=severity_, by=by_, reason=reason_, at=when
+            ),
+        )
+
+    def customer_reply(
+        self,
+        ticket_id: UUID,
+        body: str,
+        *,
+        message_id: str | None = None,
+        auto_submitted: bool = False,
+        by: str | None = None,
+        at: _dt.datetime | None = None,
+    ) -> UUID:
+        """The customer answers. Returns the id of the ticket the message landed on: this one,
+        or — if it is `CLOSED` — its open follow-up or a new follow-up ticket.
+
+        `PENDING` becomes `OPEN`; `SOLVED` is reopened; an `auto_submitted` message (RFC 3834)
+        is recorded and changes nothing. With a `message_id`, the message takes effect once.
+        `by` is the sender's address (default: the requester).
+        """
+        when = self._at(at)
+        body_ = _text(body, "body", allow_empty=True)
+        by_ = None if by is None else _text(by, "by")
+        mid = _message_id(message_id)
+        if not isinstance(auto_submitted, bool):
+            raise InvalidCommand("auto_submitted must be True or False")
+
+        def attempt() -> UUID:
+            if mid is not None:
+                existing = self._receipt(mid)
+                if existing is not None:
+                    return existing
+            ticket, policy = self._load_for_command(ticket_id, when)
+            sender = by_ or ticket.requester
+            outcome = ticket.customer_reply(
+                policy,
+                by=sender,
+                body=body_,
+                message_id=mid,
+                auto_submitted=auto_submitted,
+                at=when,
+            )
+            if outcome is not ReplyOutcome.FOLLOW_UP:
+                self._save(ticket, self._new_receipt(mid, ticket.id, when))
+                return ticket.id
+            return self._follow_up(ticket, policy, sender=sender, body=body_, mid=mid, when=when)
+
+        return self._retrying(ticket_id, attempt)
+
+    def run_due_timers(self, now: _dt.datetime | None = None) -> int:
+        """Write every timer due at or before `now` (default: the clock), each stamped with its
+        due instant. Returns the number of events written. Idempotent; safe to run from several
+        threads or desks at once."""
+        when = self._at(now)
+        written = 0
+        for ticket_id in self._due_ticket_ids(when):
+
+            def attempt(tid: UUID = ticket_id) -> int:
+                ticket = self._load(tid)
+                count = ticket.catch_up(self._policy_for(ticket), until=when, written_at=when)
+                if count:
+                    self._save(ticket)
+                return count
+
+            written += self._retrying(ticket_id, attempt)
+        self._refresh_index()
+        return written
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def get(self, ticket_id: UUID, *, as_of: _dt.datetime | None = None) -> TicketView:
+        """The ticket now (or `as_of` an instant), with due timers shown as applied."""
+        tid = self._ticket_id(ticket_id)
+        if as_of is None:
+            ticket = self._load(tid)
+            until = max(self._at(None), ticket.modified_on)
+        else:
+            until = self._at(as_of)
+            events = self._events(tid)
+            if not events:
+                raise TicketNotFound(tid)
+            ticket = _project(None, (e for e in events if e.timestamp <= until))
+            if ticket is None:
+                raise TicketNotFound(tid, detail=f"it did not exist yet at {until.isoformat()}")
+        recorded = ticket.version
+        pending = ticket.catch_up(self._policy_for(ticket), until=until, written_at=until)
+        return self._view(ticket, recorded_version=recorded, as_of=until, unwritten=pending)
+
+    def history(self, ticket_id: UUID) -> list[CanMutateAggregate[UUID]]:
+        """The ticket's stored events, in order; each has an aware UTC `.timestamp`."""
+        tid = self._ticket_id(ticket_id)
+        events = self._events(tid)
+        if not events:
+            raise TicketNotFound(tid)
+        return events
+
+    def ticket_ids(self) -> Iterator[UUID]:
+        """Every ticket id in the store, in the order they were submitted."""
+        topic = get_topic(Ticket.Submitted)
+        start = 1
+        while True:
+            batch = self._app.recorder.select_notifications(start=start, limit=500, topics=[topic])
+            if not batch:
+                return
+            for notification in batch:
+                yield UUID(str(notification.originator_id))
+            start = batch[-1].id + 1
+
+    def policy_for(self, ticket_id: UUID) -> SupportPolicy:
+        """The policy a ticket runs under (the version recorded when it was submitted)."""
+        return self._policy_for(self._load(self._ticket_id(ticket_id)))
+
+    # -- internals: loading and saving ------------------------------------------------------
+
+    def _at(self, at: _dt.datetime | None) -> _dt.datetime:
+        value = self.clock.now() if at is None else at
+        try:
+            return require_aware_utc(value, name="at")
+        except (TypeError, ValueError) as error:
+            raise InvalidCommand(str(error)) from None
+
+    @staticmethod
+    def _ticket_id(ticket_id: object) -> UUID:
+        if isinstance(ticket_id, UUID):
+            return ticket_id
+        if isinstance(ticket_id, str):
+            try:
+                return UUID(ticket_id)
+            except ValueError:
+                pass
+        raise TicketNotFound(ticket_id, detail="ticket ids are UUIDs")
+
+    @staticmethod
+    def _severity(value: object) -> Severity:
+        try:
+            return Severity.parse(value)
+        except ValueError as error:
+            raise InvalidCommand(str(error)) from None
+
+    @staticmethod
+    def _product(value: Mapping[str, str] | None) -> dict[str, str]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise InvalidCommand("product must be a mapping of field name to text")
+        out: dict[str, str] = {}
+        for key, item in value.items():
+            if not isinstance(key, str) or not isinstance(item, str) or not key.strip():
+                raise InvalidCommand(f"product field {key!r}: names and values must be text")
+            out[key.strip()] = item
+        return out
+
+    @staticmethod
+    def _tags(value: Iterable[str]) -> list[str]:
+        if isinstance(value, str):
+            raise InvalidCommand("tags must be a collection of strings, not one string")
+        out: list[str] = []
+        for tag in value:
+            if not isinstance(tag, str) or not tag.strip():
+                raise InvalidCommand(f"tag {tag!r} must be non-empty text")
+            if tag.strip() not in out:
+                out.append(tag.strip())
+        return out
+
+    def _events(self, ticket_id: UUID) -> list[CanMutateAggregate[UUID]]:
+        events: list[CanMutateAggregate[UUID]] = list(
+            self._app.events.get(ticket_id)  # type: ignore[arg-type]
+        )
+        if events and not isinstance(events[0], Ticket.Submitted):
+            return []
+        return events
+
+    def _load(self, ticket_id: UUID) -> Ticket:
+        try:
+            aggregate = self._app.repository.get(ticket_id, projector_func=_project)
+        except AggregateNotFoundError:
+            raise TicketNotFound(ticket_id) from None
+        if not isinstance(aggregate, Ticket):
+            raise TicketNotFound(ticket_id)
+        return aggregate
+
+    def _load_for_command(
+        self, ticket_id: UUID, when: _dt.datetime
+    ) -> tuple[Ticket, SupportPolicy]:
+        ticket = self._load(ticket_id)
+        ticket.check_time(when)
+        policy = self._policy_for(ticket)
+        ticket.catch_up(policy, until=when, written_at=when)
+        return ticket, policy
+
+    def _command(
+        self,
+        ticket_id: UUID,
+        at: _dt.datetime | None,
+        decide: Callable[[Ticket, SupportPolicy, _dt.datetime], bool],
+    ) -> None:
+        tid = self._ticket_id(ticket_id)
+        when = self._at(at)
+
+        def attempt() -> None:
+            ticket, policy = self._load_for_command(tid, when)
+            try:
+                decide(ticket, policy, when)
+            except SupportflowError:
+                # Refused: the timers that catch-up applied are facts; keep them.
+                self._save(ticket)
+                raise
+            self._save(ticket)
+
+        self._retrying(tid, attempt)
+
+    def _follow_up(
+        self,
+        closed: Ticket,
+        policy: SupportPolicy,
+        *,
+        sender: str,
+        body: str,
+        mid: str | None,
+        when: _dt.datetime,
+    ) -> UUID:
+        to_save: list[Aggregate] = [closed]
+        if closed.follow_ups:
+            latest, latest_policy = self._load_for_command(closed.follow_ups[-1], when)
+            to_save.append(latest)
+            if latest.status is not Status.CLOSED:
+                outcome = latest.customer_reply(
+                    latest_policy,
+                    by=sender,
+                    body=body,
+                    message_id=mid,
+                    auto_submitted=False,
+                    at=when,
+                )
+                if outcome is not ReplyOutcome.FOLLOW_UP:
+                    self._save(*to_save, self._new_receipt(mid, latest.id, when))
+                    return latest.id
+        new_id = follow_up_id(closed.id, len(closed.follow_ups) + 1)
+        copied = policy.follow_up_fields(closed.copyable_fields())
+        follow_up = Ticket.submit(
+            ticket_id=new_id,
+            policy=self.policy,
+            at=when,
+            requester=copied.get("requester", sender),
+            subject=copied.get("subject", f"Follow-up to ticket {closed.id}"),
+            description=body,
+            severity=copied.get("severity", Severity.MEDIUM),
+            channel=copied.get("channel", "email"),
+            product=copied.get("product", {}),
+            tags=copied.get("tags", []),
+            follow_up_of=closed.id,
+            message_id=mid,
+        )
+        closed.record_follow_up(follow_up_id=new_id, by=sender, message_id=mid, at=when)
+        self._save(*to_save, follow_up, self._new_receipt(mid, new_id, when))
+        return new_id
+
+    def _receipt(self, mid: str) -> UUID | None:
+        try:
+            receipt = self._app.repository.get(receipt_id(mid), projector_func=_project)
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(receipt, MessageReceipt)
+        return receipt.ticket_id
+
+    @staticmethod
+    def _new_receipt(mid: str | None, ticket_id: UUID, when: _dt.datetime) -> MessageReceipt | None:
+        if mid is None:
+            return None
+        return MessageReceipt.record(message_id=mid, ticket_id=ticket_id, at=when)
+
+    def _save(self, *aggregates: Aggregate | None) -> None:
+        """Save all pending events of `aggregates` in one atomic write."""
+        if not any(a is not None and a.pending_events for a in aggregates):
+            return
+        self._app.save(*aggregates)
+
+    def _retrying(self, ticket_id: UUID, attempt: Callable[[], T]) -> T:
+        for number in range(1, self.max_attempts + 1):
+            try:
+                return attempt()
+            except IntegrityError:
+                pass  # another writer won this version: reload and re-decide
+            except OperationalError as error:
+                if "locked" not in str(error).lower() and "busy" not in str(error).lower():
+                    raise
+            if number < self.max_attempts:
+                time.sleep(random.uniform(0, 0.002 * number))
+        raise ConcurrencyConflict(ticket_id, attempts=self.max_attempts)
+
+    # -- internals: policies ----------------------------------------------------------------
+
+    def _adopt(self, policy: SupportPolicy) -> None:
+        record = PolicyRecord.adopt(
+            version=policy.version, policy=policy.to_dict(), at=self._at(None)
+        )
+        with contextlib.suppress(IntegrityError):  # already adopted by this or another desk
+            self._app.save(record)
+
+    def _policy_for(self, ticket: Ticket) -> SupportPolicy:
+        version = ticket.policy_version
+        known = self._policies.get(version)
+        if known is not None:
+            return known
+        try:
+            record = self._app.repository.get(policy_record_id(version), projector_func=_project)
+        except AggregateNotFoundError:
+            raise UnknownPolicyVersion(version, ticket_id=ticket.id) from None
+        policy = SupportPolicy.from_dict(record.policy)
+        with self._policies_lock:
+            self._policies.setdefault(version, policy)
+        return self._policies[version]
+
+    # -- internals: the due-timer index -----------------------------------------------------
+
+    def _refresh_index(self) -> None:
+        recorder = self._app.recorder
+        with self._index_lock:
+            dirty: set[UUID] = set()
+            while True:
+                batch = recorder.select_notifications(
+                    start=self._index_position + 1, limit=1000, topics=_TICKET_TOPICS
+                )
+                if not batch:
+                    break
+                dirty.update(UUID(str(n.originator_id)) for n in batch)
+                self._index_position = batch[-1].id
+            for tid in dirty:
+                ticket = self._load(tid)
+                timer = self._policy_for(ticket).due_timer(
+                    ticket.status,
+                    solve_due_at=ticket.solve_due_at,
+                    close_due_at=ticket.close_due_at,
+                )
+                if timer is None:
+                    self._next_due.pop(tid, None)
+                else:
+                    self._next_due[tid] = timer.due_at
+
+    def _due_ticket_ids(self, now: _dt.datetime) -> Sequence[UUID]:
+        self._refresh_index()
+        with self._index_lock:
+            due = [(at, tid) for tid, at in self._next_due.items() if at <= now]
+        return [tid for _, tid in sorted(due)]
+
+    def _view(
+        self, ticket: Ticket, *, recorded_version: int, as_of: _dt.datetime, unwritten: int
+    ) -> TicketView:
+        return TicketView(
+            id=ticket.id,
+            status=ticket.status,
+            severity=ticket.severity,
+            requester=ticket.requester,
+            subject=ticket.subject,
+            description=ticket.description,
+            channel=ticket.channel,
+            product=tuple(sorted(ticket.product.items())),
+            tags=ticket.tags,
+            assignee=ticket.assignee,
+            created_at=ticket.created_on,
+            updated_at=ticket.modified_on,
+            close_due_at=ticket.close_due_at,
+            solve_due_at=ticket.solve_due_at,
+            solved_at=ticket.solved_at,
+            first_response_at=ticket.first_response_at,
+            follow_up_of=ticket.follow_up_of,
+            follow_ups=ticket.follow_ups,
+            reopen_count=ticket.reopen_count,
+            policy_version=ticket.policy_version,
+            version=recorded_version,
+            as_of=as_of,
+            unwritten_timer_events=unwritten,
+        )

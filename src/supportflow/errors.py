@@ -1,0 +1,76 @@
+"""Every exception supportflow raises on purpose, rooted at `SupportflowError`.
+
+Library exceptions (eventsourcing, sqlite3) are translated once, at the desk's boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from uuid import UUID
+
+__all__ = [
+    "ConcurrencyConflict",
+    "InvalidCommand",
+    "SupportflowError",
+    "TicketNotFound",
+    "TransitionRejected",
+]
+
+
+class SupportflowError(Exception):
+    """Root of supportflow's exceptions."""
+
+
+class TicketNotFound(SupportflowError, LookupError):
+    """No ticket has this id (or it did not exist yet at the requested instant)."""
+
+    def __init__(self, ticket_id: object, *, detail: str = "") -> None:
+        self.ticket_id = ticket_id
+        msg = f"no ticket {ticket_id}"
+        super().__init__(f"{msg}: {detail}" if detail else msg)
+
+
+class InvalidCommand(SupportflowError, ValueError):
+    """The command is malformed: a naive datetime, an unknown severity, an empty field,
+    or a time before the ticket's last event. Nothing was recorded."""
+
+    def __init__(self, message: str, *, ticket_id: UUID | None = None) -> None:
+        self.ticket_id = ticket_id
+        super().__init__(f"ticket {ticket_id}: {message}" if ticket_id else message)
+
+
+class TransitionRejected(SupportflowError):
+    """The policy forbids this command in the ticket's current status. Nothing was recorded
+    (timers that were already due were applied first and are kept)."""
+
+    def __init__(
+        self,
+        ticket_id: UUID,
+        *,
+        status: object,
+        action: object,
+        allowed: Iterable[object],
+    ) -> None:
+        self.ticket_id = ticket_id
+        self.status = status
+        self.action = action
+        self.allowed = tuple(allowed)
+        status_name = getattr(status, "name", str(status))
+        action_name = getattr(action, "value", str(action))
+        names = ", ".join(getattr(a, "value", str(a)) for a in self.allowed) or "nothing"
+        super().__init__(
+            f"ticket {ticket_id} is {status_name}: {action_name} is not allowed; allowed: {names}"
+        )
+
+
+class ConcurrencyConflict(SupportflowError):
+    """Other writers kept changing this ticket; the command gave up after bounded retries.
+    Nothing of this command was recorded; it is safe to retry."""
+
+    def __init__(self, ticket_id: UUID, *, attempts: int) -> None:
+        self.ticket_id = ticket_id
+        self.attempts = attempts
+        super().__init__(
+            f"ticket {ticket_id} changed under this command {attempts} times in a row; "
+            "nothing was recorded, retry the command"
+        )

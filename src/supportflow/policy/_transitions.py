@@ -1,0 +1,100 @@
+"""The transition table: which action is allowed in which status, and where it leads.
+
+This is data. The aggregate, the timers, the docs' diagram and the property tests all
+read it, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+
+import attrs
+
+from ._model import Action, Status
+
+__all__ = ["DEFAULT_TRANSITIONS", "Transition", "transition_map"]
+
+
+@attrs.frozen(kw_only=True)
+class Transition:
+    """One row of the table: `action` in `status` leads to `to`.
+
+    `reopens`: a `Reopened` event is recorded first (the ticket was `SOLVED`).
+    `records`: False when the command is already satisfied and nothing is recorded.
+    `follows_up`: the action starts a follow-up ticket instead of changing this one.
+    """
+
+    status: Status
+    action: Action
+    to: Status
+    reopens: bool = False
+    records: bool = True
+    follows_up: bool = False
+
+
+def _row(status: Status, action: Action, to: Status | None = None, **kw: bool) -> Transition:
+    return Transition(status=status, action=action, to=status if to is None else to, **kw)
+
+
+_N, _O, _P, _S, _C = Status.NEW, Status.OPEN, Status.PENDING, Status.SOLVED, Status.CLOSED
+
+DEFAULT_TRANSITIONS: tuple[Transition, ...] = (
+    # assign
+    _row(_N, Action.ASSIGN, _O),
+    _row(_O, Action.ASSIGN),
+    _row(_P, Action.ASSIGN),
+    _row(_S, Action.ASSIGN),
+    # agent reply
+    _row(_N, Action.REPLY, _O),
+    _row(_O, Action.REPLY),
+    _row(_P, Action.REPLY, _O),
+    _row(_S, Action.REPLY, _O, reopens=True),
+    # agent asks the customer for input
+    _row(_N, Action.REQUEST_INFO, _P),
+    _row(_O, Action.REQUEST_INFO, _P),
+    _row(_P, Action.REQUEST_INFO, _P),
+    _row(_S, Action.REQUEST_INFO, _P, reopens=True),
+    # agent gives a solution
+    _row(_N, Action.SOLVE, _S),
+    _row(_O, Action.SOLVE, _S),
+    _row(_P, Action.SOLVE, _S),
+    _row(_S, Action.SOLVE, records=False),
+    # severity
+    _row(_N, Action.CHANGE_SEVERITY),
+    _row(_O, Action.CHANGE_SEVERITY),
+    _row(_P, Action.CHANGE_SEVERITY),
+    _row(_S, Action.CHANGE_SEVERITY),
+    # customer reply
+    _row(_N, Action.CUSTOMER_REPLY),
+    _row(_O, Action.CUSTOMER_REPLY),
+    _row(_P, Action.CUSTOMER_REPLY, _O),
+    _row(_S, Action.CUSTOMER_REPLY, _O, reopens=True),
+    _row(_C, Action.CUSTOMER_REPLY, follows_up=True),
+    # auto-submitted customer message: recorded, never changes anything
+    _row(_N, Action.AUTO_REPLY),
+    _row(_O, Action.AUTO_REPLY),
+    _row(_P, Action.AUTO_REPLY),
+    _row(_S, Action.AUTO_REPLY),
+    _row(_C, Action.AUTO_REPLY),
+    # timers
+    _row(_P, Action.AUTO_SOLVE, _S),
+    _row(_S, Action.AUTO_CLOSE, _C),
+)
+
+
+@functools.cache
+def _index(rows: tuple[Transition, ...]) -> Mapping[tuple[Status, Action], Transition]:
+    table: dict[tuple[Status, Action], Transition] = {}
+    for row in rows:
+        key = (row.status, row.action)
+        if key in table:
+            msg = f"the transition table has two rows for {row.action.value} in {row.status.name}"
+            raise ValueError(msg)
+        table[key] = row
+    return table
+
+
+def transition_map(rows: Iterable[Transition]) -> Mapping[tuple[Status, Action], Transition]:
+    """The table as a mapping `(status, action) -> Transition`; missing keys are refused."""
+    return _index(tuple(rows))

@@ -1,0 +1,57 @@
+"""Read-only views of tickets, as returned by `SupportDesk.get`."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from uuid import UUID
+
+import attrs
+
+from .policy import Severity, Status
+
+__all__ = ["TicketView"]
+
+
+@attrs.frozen(kw_only=True)
+class TicketView:
+    """A ticket as of one instant: frozen, hashable, safe to hand to templates.
+
+    Timers already due at that instant are shown as applied even if no worker has written
+    them yet; `unwritten_timer_events` says how many such events the store does not hold yet.
+    """
+
+    id: UUID
+    status: Status
+    severity: Severity
+    requester: str
+    subject: str
+    description: str
+    channel: str
+    product: tuple[tuple[str, str], ...]
+    tags: tuple[str, ...]
+    assignee: str | None
+    created_at: _dt.datetime
+    updated_at: _dt.datetime
+    close_due_at: _dt.datetime | None
+    solve_due_at: _dt.datetime | None
+    solved_at: _dt.datetime | None
+    first_response_at: _dt.datetime | None
+    follow_up_of: UUID | None
+    follow_ups: tuple[UUID, ...]
+    reopen_count: int
+    policy_version: str
+    version: int
+    """Number of events the store holds for this ticket (up to `as_of`)."""
+    as_of: _dt.datetime
+    """The instant this view describes."""
+    unwritten_timer_events: int = 0
+
+    @property
+    def is_closed(self) -> bool:
+        """CLOSED is final."""
+        return self.status is Status.CLOSED
+
+    @property
+    def product_fields(self) -> dict[str, str]:
+        """`product` as a dict (e.g. product name, OS, app version)."""
+        return dict(self.product)
