@@ -10,23 +10,40 @@ from pathlib import Path
 
 import pytest
 
+from supportflow.policy import transition_table_markdown
+
+
+def python_blocks_of(markdown: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", markdown.read_text(encoding="utf-8"), re.S)
+
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
-
-
-def python_blocks(markdown: Path) -> list[str]:
-    return re.findall(r"```python\n(.*?)```", markdown.read_text(encoding="utf-8"), re.S)
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BLOCKS = [(doc, block) for doc in DOCS for block in python_blocks_of(doc)]
 
 
 def test_readme_has_python_example() -> None:
     """The README shows at least one Python example."""
-    assert python_blocks(ROOT / "README.md")
+    assert python_blocks_of(ROOT / "README.md")
 
 
-@pytest.mark.parametrize("block", python_blocks(ROOT / "README.md"))
-def test_readme_code_block_runs(block: str) -> None:
-    """Each README code block runs without error."""
-    exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+@pytest.mark.parametrize(
+    ("doc", "block"), BLOCKS, ids=[f"{d.name}-{i}" for i, (d, _) in enumerate(BLOCKS)]
+)
+def test_docs_code_block_runs(doc: Path, block: str) -> None:
+    """Each Python code block in the README and docs/ runs without error."""
+    exec(compile(block, str(doc.name), "exec"), {"__name__": "docs"})
+
+
+def test_docs_transition_table_matches_policy() -> None:
+    """The table in docs/policy.md is exactly the one generated from the default policy."""
+    text = (ROOT / "docs" / "policy.md").read_text(encoding="utf-8")
+    start = text.index("<!-- transition-table:start -->\n") + len(
+        "<!-- transition-table:start -->\n"
+    )
+    end = text.index("<!-- transition-table:end -->")
+    assert text[start:end] == transition_table_markdown()
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])

@@ -7,6 +7,7 @@ the auditor and the test kit all ask the same questions.
 
 from ._model import Action, ReplyOutcome, Severity, Status, TimerKind
 from ._policy import FOLLOW_UP_FIELDS, DueTimer, SupportPolicy
+from ._render import transition_table_markdown
 from ._time import add_calendar_days, require_aware_utc, validate_zone
 from ._transitions import DEFAULT_TRANSITIONS, Transition
 
@@ -23,5 +24,6 @@ __all__ = [
     "Transition",
     "add_calendar_days",
     "require_aware_utc",
+    "transition_table_markdown",
     "validate_zone",
 ]
