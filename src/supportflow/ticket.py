@@ -19,6 +19,9 @@ from .policy import Action, ReplyOutcome, Severity, Status, SupportPolicy, Trans
 
 __all__ = ["Ticket"]
 
+_STATUS_BY_VALUE = {status.value: status for status in Status}
+"""Faster than `Status(value)` on the replay path."""
+
 _PEOPLE_ACTIONS = frozenset(
     {
         Action.ASSIGN,
@@ -84,7 +87,7 @@ class Ticket(Aggregate):
         def apply(self, aggregate: Any) -> None:
             t: Ticket = aggregate
             t.assignee = self.agent
-            t.status = Status(self.status)
+            t.status = _STATUS_BY_VALUE[self.status]
 
     class Responded(Event):
         """A message on the ticket: from an agent (a reply, or a request for input) or from
@@ -101,7 +104,7 @@ class Ticket(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             t: Ticket = aggregate
-            t.status = Status(self.status)
+            t.status = _STATUS_BY_VALUE[self.status]
             t.solve_due_at = self.solve_due_at
             if self.role == "agent" and t.first_response_at is None:
                 t.first_response_at = self.timestamp
