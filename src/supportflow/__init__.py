@@ -5,13 +5,14 @@ follow-up, so histories replay deterministically and can be verified.
 """
 
 from .clock import Clock, FixedClock, ManualClock, SystemClock
-from .desk import SupportDesk, UnknownPolicyVersion
+from .desk import SupportDesk
 from .errors import (
     ConcurrencyConflict,
     InvalidCommand,
     SupportflowError,
     TicketNotFound,
     TransitionRejected,
+    UnknownPolicyVersion,
 )
 from .policy import Action, ReplyOutcome, Severity, Status, SupportPolicy
 from .ticket import Ticket

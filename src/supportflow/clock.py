@@ -6,9 +6,17 @@ import datetime as _dt
 import threading
 from typing import Protocol, runtime_checkable
 
-from .policy import require_aware_utc
+from .errors import InvalidCommand
+from .policy import require_aware_utc as _require_aware_utc
 
 __all__ = ["Clock", "FixedClock", "ManualClock", "SystemClock"]
+
+
+def require_aware_utc(value: object, *, name: str) -> _dt.datetime:
+    try:
+        return _require_aware_utc(value, name=name)
+    except (TypeError, ValueError) as error:
+        raise InvalidCommand(str(error)) from None
 
 
 @runtime_checkable
@@ -73,16 +81,17 @@ class ManualClock:
             step += delta
         if step < _dt.timedelta(0):
             msg = f"advance() moves forward only; got {step}. Use set() to jump back."
-            raise ValueError(msg)
+            raise InvalidCommand(msg)
         with self._lock:
             self._now = self._now + step
             return self._now
 
-    def set(self, at: _dt.datetime) -> None:
-        """Jump to `at` (aware)."""
+    def set(self, at: _dt.datetime) -> _dt.datetime:
+        """Jump to `at` (aware). Returns now."""
         value = require_aware_utc(at, name="at")
         with self._lock:
             self._now = value
+            return self._now
 
     def __repr__(self) -> str:
         return f"ManualClock({self._now.isoformat()})"

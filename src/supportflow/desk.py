@@ -27,12 +27,18 @@ from ._records import (
 )
 from ._store import store_env
 from .clock import Clock, SystemClock
-from .errors import ConcurrencyConflict, InvalidCommand, SupportflowError, TicketNotFound
+from .errors import (
+    ConcurrencyConflict,
+    InvalidCommand,
+    SupportflowError,
+    TicketNotFound,
+    UnknownPolicyVersion,
+)
 from .policy import ReplyOutcome, Severity, Status, SupportPolicy, require_aware_utc
 from .ticket import Ticket
 from .views import TicketView
 
-__all__ = ["SupportDesk", "UnknownPolicyVersion"]
+__all__ = ["SupportDesk"]
 
 T = TypeVar("T")
 
@@ -54,18 +60,6 @@ _TICKET_TOPICS = tuple(
 )
 
 
-class UnknownPolicyVersion(SupportflowError, LookupError):
-    """A ticket records a policy version this desk does not know and the store does not hold."""
-
-    def __init__(self, version: str, *, ticket_id: UUID) -> None:
-        self.version = version
-        self.ticket_id = ticket_id
-        super().__init__(
-            f"ticket {ticket_id} runs under policy {version!r}, which this store does not hold; "
-            "pass that policy to SupportDesk(policies=[...])"
-        )
-
-
 def _project(aggregate: Any, events: Iterable[Any]) -> Any:
     """The repository's projector without its per-event Protocol check (about 3x faster)."""
     for event in events:
@@ -77,13 +71,23 @@ class _Application(Application[UUID]):
     name = "SupportDesk"
 
 
-def _text(value: object, name: str, *, allow_empty: bool = False) -> str:
+def _text(
+    value: object,
+    name: str,
+    *,
+    allow_empty: bool = False,
+    strip: bool = True,
+    ticket_id: UUID | None = None,
+) -> str:
+    """Validate a text argument; names (`strip=True`) lose surrounding blanks, bodies keep them."""
     if not isinstance(value, str):
-        raise InvalidCommand(f"{name} must be a string, got {type(value).__name__}")
+        raise InvalidCommand(
+            f"{name} must be a string, got {type(value).__name__}", ticket_id=ticket_id
+        )
     text = value.strip()
     if not text and not allow_empty:
-        raise InvalidCommand(f"{name} must not be empty")
-    return text if name not in {"body", "description", "solution"} else value
+        raise InvalidCommand(f"{name} must not be empty", ticket_id=ticket_id)
+    return text if strip else value
 
 
 def _message_id(value: str | None) -> str | None:
@@ -127,28 +131,56 @@ class SupportDesk:
             raise InvalidCommand(f"clock must have a now() method, got {clock!r}")
         if policy is not None and not isinstance(policy, SupportPolicy):
             raise InvalidCommand(f"policy must be a SupportPolicy, got {type(policy).__name__}")
-        if max_attempts < 1:
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
             raise InvalidCommand(f"max_attempts must be >= 1, got {max_attempts}")
         self.store = store
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self.policy: SupportPolicy = policy if policy is not None else SupportPolicy()
+        self._policy: SupportPolicy = policy if policy is not None else SupportPolicy()
         self.max_attempts = max_attempts
         self._app = _Application(env=store_env(store))
         self._policies: dict[str, SupportPolicy] = {}
         self._policies_lock = threading.Lock()
-        for known in (*policies, self.policy):
+        for known in (*policies, self._policy):
+            if not isinstance(known, SupportPolicy):
+                raise InvalidCommand(f"policies must be SupportPolicy values, got {known!r}")
             self._policies[known.version] = known
-        self._adopt(self.policy)
+        self._closed = False
+        self._adopt(self._policy)
         # due-timer index, fed from the notification log
         self._index_lock = threading.Lock()
         self._index_position = 0
         self._next_due: dict[UUID, _dt.datetime] = {}
+        self._index_retry: set[UUID] = set()
 
     # -- lifecycle of the desk --------------------------------------------------------------
 
+    @property
+    def policy(self) -> SupportPolicy:
+        """The policy new tickets are submitted under (change it with `use_policy`)."""
+        return self._policy
+
+    def use_policy(self, policy: SupportPolicy) -> None:
+        """From now on, submit new tickets (and follow-ups) under `policy`.
+
+        The policy is stored next to the tickets, so every desk on this store can replay them.
+        Existing tickets keep the policy version they recorded.
+        """
+        if not isinstance(policy, SupportPolicy):
+            raise InvalidCommand(f"policy must be a SupportPolicy, got {type(policy).__name__}")
+        self._check_open()
+        self._adopt(policy)
+        with self._policies_lock:
+            self._policies.setdefault(policy.version, policy)
+        self._policy = policy
+
     def close(self) -> None:
-        """Release the store's connections. The desk is unusable afterwards."""
+        """Release the store's connections. Any later call raises `SupportflowError`."""
+        self._closed = True
         self._app.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SupportflowError("this SupportDesk is closed; open a new one on the store")
 
     def __enter__(self) -> SupportDesk:
         return self
@@ -158,7 +190,7 @@ class SupportDesk:
 
     def __repr__(self) -> str:
         scheme = self.store.split(":", 1)[0]
-        return f"SupportDesk(store={scheme}://..., policy={self.policy.version!r})"
+        return f"SupportDesk(store={scheme.lower()}://..., policy={self._policy.version!r})"
 
     @property
     def application(self) -> Application[UUID]:
@@ -182,10 +214,10 @@ class SupportDesk:
     ) -> UUID:
         """Open a ticket; returns its id. With a `message_id`, a second delivery of the same
         message returns the same ticket and records nothing."""
-        when = self._at(at)
+        self._at(at)  # validate early: a bad `at` is refused before anything else
         requester_ = _text(requester, "requester")
         subject_ = _text(subject, "subject")
-        description_ = _text(description, "description", allow_empty=True)
+        description_ = _text(description, "description", allow_empty=True, strip=False)
         severity_ = self._severity(severity)
         channel_ = _text(channel, "channel")
         product_ = self._product(product)
@@ -194,13 +226,14 @@ class SupportDesk:
         ticket_id = ticket_id_for_message(mid) if mid else uuid.uuid4()
 
         def attempt() -> UUID:
+            when = self._at(at)  # re-read per attempt: a retry happens later
             if mid is not None:
                 existing = self._receipt(mid)
                 if existing is not None:
                     return existing
             ticket = Ticket.submit(
                 ticket_id=ticket_id,
-                policy=self.policy,
+                policy=self._policy,
                 at=when,
                 requester=requester_,
                 subject=subject_,
@@ -218,17 +251,19 @@ class SupportDesk:
 
     def assign(self, ticket_id: UUID, *, agent: str, at: _dt.datetime | None = None) -> None:
         """An agent takes the ticket (`NEW` becomes `OPEN`)."""
-        agent_ = _text(agent, "agent")
-        self._command(ticket_id, at, lambda t, p, when: t.assign(p, agent=agent_, at=when))
+        tid = self._ticket_id(ticket_id)
+        agent_ = _text(agent, "agent", ticket_id=tid)
+        self._command(tid, at, lambda t, p, when: t.assign(p, agent=agent_, at=when))
 
     def reply(
         self, ticket_id: UUID, *, agent: str, body: str, at: _dt.datetime | None = None
     ) -> None:
         """An agent replies; the ticket is (or becomes) `OPEN`. A `SOLVED` ticket is reopened."""
-        agent_ = _text(agent, "agent")
-        body_ = _text(body, "body")
+        tid = self._ticket_id(ticket_id)
+        agent_ = _text(agent, "agent", ticket_id=tid)
+        body_ = _text(body, "body", strip=False, ticket_id=tid)
         self._command(
-            ticket_id,
+            tid,
             at,
             lambda t, p, when: t.respond(
                 p, agent=agent_, body=body_, asks_for_input=False, at=when
@@ -240,10 +275,11 @@ class SupportDesk:
     ) -> None:
         """An agent asks the customer for input: `PENDING`, and the auto-solve timer starts
         (or restarts)."""
-        agent_ = _text(agent, "agent")
-        body_ = _text(body, "body")
+        tid = self._ticket_id(ticket_id)
+        agent_ = _text(agent, "agent", ticket_id=tid)
+        body_ = _text(body, "body", strip=False, ticket_id=tid)
         self._command(
-            ticket_id,
+            tid,
             at,
             lambda t, p, when: t.respond(p, agent=agent_, body=body_, asks_for_input=True, at=when),
         )
@@ -253,10 +289,11 @@ class SupportDesk:
     ) -> None:
         """An agent gives a solution: `SOLVED`, and the close timer starts. Solving a solved
         ticket records nothing."""
-        agent_ = _text(agent, "agent")
-        solution_ = _text(solution, "solution")
+        tid = self._ticket_id(ticket_id)
+        agent_ = _text(agent, "agent", ticket_id=tid)
+        solution_ = _text(solution, "solution", strip=False, ticket_id=tid)
         self._command(
-            ticket_id, at, lambda t, p, when: t.solve(p, agent=agent_, solution=solution_, at=when)
+            tid, at, lambda t, p, when: t.solve(p, agent=agent_, solution=solution_, at=when)
         )
 
     def change_severity(
@@ -269,11 +306,12 @@ class SupportDesk:
         at: _dt.datetime | None = None,
     ) -> None:
         """Change the severity; who and why are recorded. The same severity records nothing."""
+        tid = self._ticket_id(ticket_id)
         severity_ = self._severity(severity)
-        by_ = _text(by, "by")
-        reason_ = _text(reason, "reason")
+        by_ = _text(by, "by", ticket_id=tid)
+        reason_ = _text(reason, "reason", ticket_id=tid)
         self._command(
-            ticket_id,
+            tid,
             at,
             lambda t, p, when: t.change_severity(
                 p, severity=severity_, by=by_, reason=reason_, at=when
@@ -297,19 +335,22 @@ class SupportDesk:
         is recorded and changes nothing. With a `message_id`, the message takes effect once.
         `by` is the sender's address (default: the requester).
         """
-        when = self._at(at)
-        body_ = _text(body, "body", allow_empty=True)
-        by_ = None if by is None else _text(by, "by")
+        self._at(at)
+        body_ = _text(body, "body", allow_empty=True, strip=False)
+        by_ = None if by is None else _text(by, "by", ticket_id=self._ticket_id(ticket_id))
         mid = _message_id(message_id)
         if not isinstance(auto_submitted, bool):
             raise InvalidCommand("auto_submitted must be True or False")
 
+        tid = self._ticket_id(ticket_id)
+
         def attempt() -> UUID:
+            when = self._at(at)
             if mid is not None:
                 existing = self._receipt(mid)
                 if existing is not None:
                     return existing
-            ticket, policy = self._load_for_command(ticket_id, when)
+            ticket, policy = self._load_for_command(tid, when)
             sender = by_ or ticket.requester
             outcome = ticket.customer_reply(
                 policy,
@@ -324,15 +365,20 @@ class SupportDesk:
                 return ticket.id
             return self._follow_up(ticket, policy, sender=sender, body=body_, mid=mid, when=when)
 
-        return self._retrying(ticket_id, attempt)
+        return self._retrying(tid, attempt)
 
     def run_due_timers(self, now: _dt.datetime | None = None) -> int:
         """Write every timer due at or before `now` (default: the clock), each stamped with its
         due instant. Returns the number of events written. Idempotent; safe to run from several
-        threads or desks at once."""
+        threads or desks at once.
+
+        A ticket that cannot be processed (e.g. its policy version is unknown) does not stop
+        the others: every other due ticket is processed first, then the first error is raised.
+        """
         when = self._at(now)
         written = 0
-        for ticket_id in self._due_ticket_ids(when):
+        failures: list[SupportflowError] = []
+        for ticket_id in self._due_ticket_ids(when, failures):
 
             def attempt(tid: UUID = ticket_id) -> int:
                 ticket = self._load(tid)
@@ -341,8 +387,16 @@ class SupportDesk:
                     self._save(ticket)
                 return count
 
-            written += self._retrying(ticket_id, attempt)
+            try:
+                written += self._retrying(ticket_id, attempt)
+            except SupportflowError as error:
+                failures.append(error)
         self._refresh_index()
+        if failures:
+            first = failures[0]
+            if len(failures) > 1:
+                first.add_note(f"{len(failures) - 1} more ticket(s) failed: {failures[1:]!r}")
+            raise first
         return written
 
     # -- queries ----------------------------------------------------------------------------
@@ -392,6 +446,7 @@ class SupportDesk:
     # -- internals: loading and saving ------------------------------------------------------
 
     def _at(self, at: _dt.datetime | None) -> _dt.datetime:
+        self._check_open()
         value = self.clock.now() if at is None else at
         try:
             return require_aware_utc(value, name="at")
@@ -431,8 +486,8 @@ class SupportDesk:
 
     @staticmethod
     def _tags(value: Iterable[str]) -> list[str]:
-        if isinstance(value, str):
-            raise InvalidCommand("tags must be a collection of strings, not one string")
+        if isinstance(value, str) or not isinstance(value, Iterable):
+            raise InvalidCommand("tags must be a collection of strings, e.g. ['restore', 'vip']")
         out: list[str] = []
         for tag in value:
             if not isinstance(tag, str) or not tag.strip():
@@ -461,10 +516,21 @@ class SupportDesk:
     def _load_for_command(
         self, ticket_id: UUID, when: _dt.datetime
     ) -> tuple[Ticket, SupportPolicy]:
+        """Load a ticket and apply its due timers, then refuse `when` if it is in its past.
+
+        Timers due by the desk's now count as the ticket's past even if no worker has
+        written them yet, so whether a back-dated command is accepted never depends on
+        when the worker ran. The caught-up timer events are saved even if `when` is refused.
+        """
         ticket = self._load(ticket_id)
-        ticket.check_time(when)
         policy = self._policy_for(ticket)
-        ticket.catch_up(policy, until=when, written_at=when)
+        now = self._at(None)
+        ticket.catch_up(policy, until=max(when, now), written_at=max(when, now))
+        try:
+            ticket.check_time(when)
+        except InvalidCommand:
+            self._save(ticket)
+            raise
         return ticket, policy
 
     def _command(
@@ -474,9 +540,10 @@ class SupportDesk:
         decide: Callable[[Ticket, SupportPolicy, _dt.datetime], bool],
     ) -> None:
         tid = self._ticket_id(ticket_id)
-        when = self._at(at)
+        self._at(at)
 
         def attempt() -> None:
+            when = self._at(at)
             ticket, policy = self._load_for_command(tid, when)
             try:
                 decide(ticket, policy, when)
@@ -499,26 +566,36 @@ class SupportDesk:
         when: _dt.datetime,
     ) -> UUID:
         to_save: list[Aggregate] = [closed]
-        if closed.follow_ups:
-            latest, latest_policy = self._load_for_command(closed.follow_ups[-1], when)
+        latest_id = closed.follow_ups[-1] if closed.follow_ups else None
+        while latest_id is not None:
+            # follow the chain of latest follow-ups to the first one that is not CLOSED
+            try:
+                latest, latest_policy = self._load_for_command(latest_id, when)
+            except InvalidCommand:
+                self._save(*to_save)  # the timers caught up so far are facts: keep them
+                raise
             to_save.append(latest)
-            if latest.status is not Status.CLOSED:
-                outcome = latest.customer_reply(
-                    latest_policy,
-                    by=sender,
-                    body=body,
-                    message_id=mid,
-                    auto_submitted=False,
-                    at=when,
-                )
-                if outcome is not ReplyOutcome.FOLLOW_UP:
-                    self._save(*to_save, self._new_receipt(mid, latest.id, when))
-                    return latest.id
+            if latest.status is Status.CLOSED:
+                latest_id = latest.follow_ups[-1] if latest.follow_ups else None
+                continue
+            outcome = latest.customer_reply(
+                latest_policy,
+                by=sender,
+                body=body,
+                message_id=mid,
+                auto_submitted=False,
+                at=when,
+            )
+            if outcome is not ReplyOutcome.FOLLOW_UP:
+                self._save(*to_save, self._new_receipt(mid, latest.id, when))
+                return latest.id
+            break  # a custom table that follows up from a status other than CLOSED
         new_id = follow_up_id(closed.id, len(closed.follow_ups) + 1)
-        copied = policy.follow_up_fields(closed.copyable_fields())
+        current = self._policy  # a follow-up runs under the desk's current policy
+        copied = current.follow_up_fields(closed.copyable_fields())
         follow_up = Ticket.submit(
             ticket_id=new_id,
-            policy=self.policy,
+            policy=current,
             at=when,
             requester=copied.get("requester", sender),
             subject=copied.get("subject", f"Follow-up to ticket {closed.id}"),
@@ -539,7 +616,8 @@ class SupportDesk:
             receipt = self._app.repository.get(receipt_id(mid), projector_func=_project)
         except AggregateNotFoundError:
             return None
-        assert isinstance(receipt, MessageReceipt)
+        if not isinstance(receipt, MessageReceipt):
+            return None
         return receipt.ticket_id
 
     @staticmethod
@@ -560,6 +638,10 @@ class SupportDesk:
                 return attempt()
             except IntegrityError:
                 pass  # another writer won this version: reload and re-decide
+            except OverflowError:
+                raise InvalidCommand(
+                    "a date this command needs is out of range", ticket_id=ticket_id
+                ) from None
             except OperationalError as error:
                 if "locked" not in str(error).lower() and "busy" not in str(error).lower():
                     raise
@@ -592,10 +674,15 @@ class SupportDesk:
 
     # -- internals: the due-timer index -----------------------------------------------------
 
-    def _refresh_index(self) -> None:
+    def _refresh_index(self, failures: list[SupportflowError] | None = None) -> None:
+        """Bring the due-timer index up to date with the notification log.
+
+        A ticket that fails to load stays in the retry set and is tried again next time,
+        so no ticket silently drops out of the index.
+        """
         recorder = self._app.recorder
         with self._index_lock:
-            dirty: set[UUID] = set()
+            dirty: set[UUID] = set(self._index_retry)
             while True:
                 batch = recorder.select_notifications(
                     start=self._index_position + 1, limit=1000, topics=_TICKET_TOPICS
@@ -604,20 +691,29 @@ class SupportDesk:
                     break
                 dirty.update(UUID(str(n.originator_id)) for n in batch)
                 self._index_position = batch[-1].id
+            self._index_retry = set()
             for tid in dirty:
-                ticket = self._load(tid)
-                timer = self._policy_for(ticket).due_timer(
-                    ticket.status,
-                    solve_due_at=ticket.solve_due_at,
-                    close_due_at=ticket.close_due_at,
-                )
+                try:
+                    ticket = self._load(tid)
+                    timer = self._policy_for(ticket).due_timer(
+                        ticket.status,
+                        solve_due_at=ticket.solve_due_at,
+                        close_due_at=ticket.close_due_at,
+                    )
+                except (SupportflowError, OperationalError) as error:
+                    self._index_retry.add(tid)
+                    if failures is not None and isinstance(error, SupportflowError):
+                        failures.append(error)
+                    continue
                 if timer is None:
                     self._next_due.pop(tid, None)
                 else:
                     self._next_due[tid] = timer.due_at
 
-    def _due_ticket_ids(self, now: _dt.datetime) -> Sequence[UUID]:
-        self._refresh_index()
+    def _due_ticket_ids(
+        self, now: _dt.datetime, failures: list[SupportflowError]
+    ) -> Sequence[UUID]:
+        self._refresh_index(failures)
         with self._index_lock:
             due = [(at, tid) for tid, at in self._next_due.items() if at <= now]
         return [tid for _, tid in sorted(due)]

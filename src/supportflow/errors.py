@@ -14,6 +14,7 @@ __all__ = [
     "SupportflowError",
     "TicketNotFound",
     "TransitionRejected",
+    "UnknownPolicyVersion",
 ]
 
 
@@ -73,4 +74,16 @@ class ConcurrencyConflict(SupportflowError):
         super().__init__(
             f"ticket {ticket_id} changed under this command {attempts} times in a row; "
             "nothing was recorded, retry the command"
+        )
+
+
+class UnknownPolicyVersion(SupportflowError, LookupError):
+    """A ticket records a policy version this desk does not know and the store does not hold."""
+
+    def __init__(self, version: str, *, ticket_id: UUID) -> None:
+        self.version = version
+        self.ticket_id = ticket_id
+        super().__init__(
+            f"ticket {ticket_id} runs under policy {version!r}, which this store does not hold; "
+            "pass that policy to SupportDesk(policies=[...])"
         )

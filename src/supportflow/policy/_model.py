@@ -18,6 +18,12 @@ class Severity(enum.IntEnum):
     MEDIUM = 3
     LOW = 4
 
+    def __str__(self) -> str:
+        return self.name
+
+    def __format__(self, spec: str) -> str:
+        return format(self.name, spec)
+
     @property
     def definition(self) -> str:
         """A sentence an agent can read to the customer."""
@@ -37,8 +43,11 @@ class Severity(enum.IntEnum):
             except ValueError:
                 pass
         if isinstance(value, str):
+            text = value.strip()
+            if text.isdigit() and int(text) in cls._value2member_map_:
+                return cls(int(text))
             try:
-                return cls[value.strip().upper()]
+                return cls[text.upper()]
             except KeyError:
                 pass
         accepted = ", ".join(f"{s.value} {s.name}" for s in cls)

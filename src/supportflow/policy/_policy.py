@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -37,7 +37,7 @@ class DueTimer:
         return Action.AUTO_SOLVE if self.kind is TimerKind.AUTO_SOLVE else Action.AUTO_CLOSE
 
 
-def _positive_days(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+def _non_negative_days(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         msg = f"{attribute.name} must be a whole number of calendar days >= 0, got {value!r}"
         raise ValueError(msg)
@@ -45,6 +45,23 @@ def _positive_days(instance: object, attribute: attrs.Attribute[int], value: int
 
 def _zone(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     validate_zone(value)
+
+
+def _to_field_set(value: Iterable[str]) -> frozenset[str]:
+    if isinstance(value, str):
+        msg = f"follow_up_copies must be a collection of field names, not the string {value!r}"
+        raise TypeError(msg)
+    return frozenset(value)
+
+
+def _to_rows(value: Iterable[Transition]) -> tuple[Transition, ...]:
+    return tuple(value)
+
+
+def _name(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
+    if not isinstance(value, str) or not value.strip():
+        msg = f"policy name must be non-empty text, got {value!r}"
+        raise ValueError(msg)
 
 
 def _copies(instance: object, attribute: attrs.Attribute[frozenset[str]], value: object) -> None:
@@ -74,20 +91,20 @@ class SupportPolicy:
     3
     """
 
-    name: str = "default"
+    name: str = attrs.field(default="default", validator=_name)
     """A label for people; part of the fingerprint."""
     zone: str = attrs.field(default="America/Chicago", validator=_zone)
     """IANA time zone of the desk; calendar-day timers keep wall-clock time here."""
-    close_after_days: int = attrs.field(default=3, validator=_positive_days)
+    close_after_days: int = attrs.field(default=3, validator=_non_negative_days)
     """Calendar days from `Solved` to the automatic `Closed`."""
-    pending_solve_after_days: int = attrs.field(default=7, validator=_positive_days)
+    pending_solve_after_days: int = attrs.field(default=7, validator=_non_negative_days)
     """Calendar days a `PENDING` ticket waits for the customer before it is solved automatically."""
     follow_up_copies: frozenset[str] = attrs.field(
-        default=_DEFAULT_FOLLOW_UP_COPIES, converter=frozenset, validator=_copies
+        default=_DEFAULT_FOLLOW_UP_COPIES, converter=_to_field_set, validator=_copies
     )
     """Fields a follow-up copies from the closed ticket (never the conversation or assignee)."""
     transitions: tuple[Transition, ...] = attrs.field(
-        default=DEFAULT_TRANSITIONS, converter=tuple, validator=_table
+        default=DEFAULT_TRANSITIONS, converter=_to_rows, validator=_table
     )
     """The transition table (see `supportflow.policy.DEFAULT_TRANSITIONS`)."""
 

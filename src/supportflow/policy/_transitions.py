@@ -25,12 +25,12 @@ class Transition:
     `follows_up`: the action starts a follow-up ticket instead of changing this one.
     """
 
-    status: Status
-    action: Action
-    to: Status
-    reopens: bool = False
-    records: bool = True
-    follows_up: bool = False
+    status: Status = attrs.field(validator=attrs.validators.instance_of(Status))
+    action: Action = attrs.field(validator=attrs.validators.instance_of(Action))
+    to: Status = attrs.field(validator=attrs.validators.instance_of(Status))
+    reopens: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    records: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
+    follows_up: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
 
 def _row(status: Status, action: Action, to: Status | None = None, **kw: bool) -> Transition:
@@ -83,10 +83,41 @@ DEFAULT_TRANSITIONS: tuple[Transition, ...] = (
 )
 
 
+_TIMER_TARGETS = {Action.AUTO_SOLVE: Status.SOLVED, Action.AUTO_CLOSE: Status.CLOSED}
+
+
+def _check_row(row: Transition) -> None:
+    """The invariants every lifecycle keeps, whatever the table says."""
+    where = f"row {row.action.value} in {row.status.name}"
+    if not isinstance(row, Transition):
+        msg = f"transition table rows must be Transition values, got {row!r}"
+        raise TypeError(msg)
+    if row.to is Status.NEW and row.status is not Status.NEW:
+        msg = f"{where}: a ticket never returns to NEW"
+        raise ValueError(msg)
+    if row.status is Status.CLOSED and row.to is not Status.CLOSED:
+        msg = f"{where}: CLOSED is final (a reply to a closed ticket creates a follow-up)"
+        raise ValueError(msg)
+    if row.follows_up and (row.status, row.action) != (Status.CLOSED, Action.CUSTOMER_REPLY):
+        msg = f"{where}: only a customer reply to a CLOSED ticket creates a follow-up"
+        raise ValueError(msg)
+    if row.reopens and (row.status is not Status.SOLVED or row.to is Status.SOLVED):
+        msg = f"{where}: only a SOLVED ticket can be reopened, into an active status"
+        raise ValueError(msg)
+    target = _TIMER_TARGETS.get(row.action)
+    if target is not None and row.to is not target:
+        msg = f"{where}: the {row.action.value} timer always leads to {target.name}"
+        raise ValueError(msg)
+    if row.action is Action.AUTO_REPLY and row.to is not row.status:
+        msg = f"{where}: an auto-submitted message never changes the status"
+        raise ValueError(msg)
+
+
 @functools.cache
 def _index(rows: tuple[Transition, ...]) -> Mapping[tuple[Status, Action], Transition]:
     table: dict[tuple[Status, Action], Transition] = {}
     for row in rows:
+        _check_row(row)
         key = (row.status, row.action)
         if key in table:
             msg = f"the transition table has two rows for {row.action.value} in {row.status.name}"
