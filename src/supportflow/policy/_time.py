@@ -54,8 +54,9 @@ def add_calendar_days(instant: _dt.datetime, days: int, zone: str) -> _dt.dateti
     """The instant `days` calendar days after `instant`, keeping the wall-clock time in `zone`.
 
     Across a DST change this is 71 or 73 elapsed hours for 3 days, not 72. A wall-clock
-    time that does not exist on the target day (a spring-forward gap) moves forward by
-    the size of the gap, as pendulum normalises it. The result is aware UTC.
+    time that does not exist on the target day (a spring-forward gap) moves forward by the
+    size of the gap; a wall-clock time that exists twice (a fall-back fold) is the later of
+    the two occurrences. The result is aware UTC.
     """
     local = pendulum.instance(require_aware_utc(instant, name="instant")).in_timezone(zone)
     return require_aware_utc(local.add(days=days), name="due")
