@@ -259,6 +259,24 @@ class SupportDesk:
         self, ticket_id: UUID, *, agent: str, body: str, at: _dt.datetime | None = None
     ) -> None:
         """An agent replies; the ticket is (or becomes) `OPEN`. A `SOLVED` ticket is reopened."""
+        self._agent_message(ticket_id, agent, body, asks_for_input=False, at=at)
+
+    def request_info(
+        self, ticket_id: UUID, *, agent: str, body: str, at: _dt.datetime | None = None
+    ) -> None:
+        """An agent asks the customer for input: `PENDING`, and the auto-solve timer starts
+        (or restarts)."""
+        self._agent_message(ticket_id, agent, body, asks_for_input=True, at=at)
+
+    def _agent_message(
+        self,
+        ticket_id: UUID,
+        agent: str,
+        body: str,
+        *,
+        asks_for_input: bool,
+        at: _dt.datetime | None,
+    ) -> None:
         tid = self._ticket_id(ticket_id)
         agent_ = _text(agent, "agent", ticket_id=tid)
         body_ = _text(body, "body", strip=False, ticket_id=tid)
@@ -266,22 +284,8 @@ class SupportDesk:
             tid,
             at,
             lambda t, p, when: t.respond(
-                p, agent=agent_, body=body_, asks_for_input=False, at=when
+                p, agent=agent_, body=body_, asks_for_input=asks_for_input, at=when
             ),
-        )
-
-    def request_info(
-        self, ticket_id: UUID, *, agent: str, body: str, at: _dt.datetime | None = None
-    ) -> None:
-        """An agent asks the customer for input: `PENDING`, and the auto-solve timer starts
-        (or restarts)."""
-        tid = self._ticket_id(ticket_id)
-        agent_ = _text(agent, "agent", ticket_id=tid)
-        body_ = _text(body, "body", strip=False, ticket_id=tid)
-        self._command(
-            tid,
-            at,
-            lambda t, p, when: t.respond(p, agent=agent_, body=body_, asks_for_input=True, at=when),
         )
 
     def solve(
