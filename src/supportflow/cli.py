@@ -5,13 +5,22 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
 from . import _demo
 
-__all__ = ["main"]
+__all__ = ["Handler", "main"]
+
+Handler = Callable[[argparse.ArgumentParser, argparse.Namespace], int]
+"""A sub-command: gets the parser (for `parser.error`) and the parsed arguments; returns the
+exit status. Each sub-command module registers its parsers with `set_defaults(handler=...)`."""
+
+Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+_REGISTRARS: list[Registrar] = []
+"""Functions adding sub-commands from other modules (`register(commands)`), in help order."""
 
 DEFAULT_DB = "supportflow-demo.db"
 
@@ -75,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
         help="new tickets per business day, a third of that at weekends (default: %(default)s)",
     )
     demo.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    demo.set_defaults(handler=_demo_command)
+    for register in _REGISTRARS:
+        register(commands)
     return parser
 
 
@@ -116,9 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the `supportflow` command; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        return _demo_command(parser, args)
-    parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse refuses first
+    handler: Handler = args.handler
+    return handler(parser, args)
 
 
 if __name__ == "__main__":
