@@ -253,3 +253,32 @@ def test_ids_are_uuids(tmp_path: Path) -> None:
     """Ticket ids are uuid.UUID on every store."""
     with SupportDesk(f"sqlite:///{tmp_path / 't.db'}") as desk:
         assert isinstance(desk.submit(requester="a@example.com", subject="x"), UUID)
+
+
+def test_compressed_and_encrypted_store_round_trips(tmp_path: Path) -> None:
+    """With eventsourcing's compressor and AES cipher on, tickets work and nothing is plain."""
+    from eventsourcing.cryptography import AESCipher
+
+    env = {
+        "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
+        "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
+        "CIPHER_KEY": AESCipher.create_key(num_bytes=32),
+    }
+    path = tmp_path / "secret.db"
+    with SupportDesk(f"sqlite:///{path}", env=env, clock=ManualClock(FRI)) as desk:
+        tid = desk.submit(requester="ann@example.com", subject="Secret subject")
+        desk.solve(tid, agent="bob", solution="x")
+        assert desk.get(tid).subject == "Secret subject"
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("secret.db*"))
+    assert b"ann@example.com" not in raw
+    assert b"Secret subject" not in raw
+    with SupportDesk(f"sqlite:///{path}", env=env, clock=ManualClock(FRI)) as again:
+        assert again.get(tid).requester == "ann@example.com"
+
+
+def test_env_may_not_override_the_store() -> None:
+    """`env` cannot change what the store URL chose."""
+    from supportflow import InvalidCommand as Invalid
+
+    with pytest.raises(Invalid, match="PERSISTENCE_MODULE"):
+        SupportDesk("memory://", env={"PERSISTENCE_MODULE": "eventsourcing.sqlite"})

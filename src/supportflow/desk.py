@@ -116,6 +116,9 @@ class SupportDesk:
     ``sqlite:///tickets.db``. `clock` gives the time of commands that don't state `at=`.
     `policy` applies to tickets submitted from now on; tickets keep the policy version they
     were submitted under (pass older policies in `policies` if the store does not hold them).
+    `env` passes further eventsourcing settings, e.g. compression and encryption at rest:
+    ``{"COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
+    "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher", "CIPHER_KEY": key}``.
     """
 
     def __init__(
@@ -126,6 +129,7 @@ class SupportDesk:
         policy: SupportPolicy | None = None,
         policies: Iterable[SupportPolicy] = (),
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         if clock is not None and not isinstance(clock, Clock):
             raise InvalidCommand(f"clock must have a now() method, got {clock!r}")
@@ -137,7 +141,13 @@ class SupportDesk:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._policy: SupportPolicy = policy if policy is not None else SupportPolicy()
         self.max_attempts = max_attempts
-        self._app = _Application(env=store_env(store))
+        settings = store_env(store)
+        if env is not None:
+            for key, value in env.items():
+                if key in settings:
+                    raise InvalidCommand(f"env may not override {key}; it comes from the store URL")
+                settings[key] = str(value)
+        self._app = _Application(env=settings)
         self._policies: dict[str, SupportPolicy] = {}
         self._policies_lock = threading.Lock()
         for known in (*policies, self._policy):
