@@ -5,23 +5,32 @@ does, what a follow-up copies — lives here, so that the aggregate, the timer w
 the auditor and the test kit all ask the same questions.
 """
 
+from ._calendar import ALWAYS_OPEN, BUSINESS_HOURS, BusinessCalendar, OpeningHours
 from ._model import Action, ReplyOutcome, Severity, Status, TimerKind
 from ._policy import FOLLOW_UP_FIELDS, DueTimer, SupportPolicy
 from ._render import transition_table_markdown
+from ._sla import DEFAULT_UPDATE_TARGETS, TimeUnit, UpdateTarget
 from ._time import add_calendar_days, require_aware_utc, validate_zone
 from ._transitions import DEFAULT_TRANSITIONS, Transition
 
 __all__ = [
+    "ALWAYS_OPEN",
+    "BUSINESS_HOURS",
     "DEFAULT_TRANSITIONS",
+    "DEFAULT_UPDATE_TARGETS",
     "FOLLOW_UP_FIELDS",
     "Action",
+    "BusinessCalendar",
     "DueTimer",
+    "OpeningHours",
     "ReplyOutcome",
     "Severity",
     "Status",
     "SupportPolicy",
+    "TimeUnit",
     "TimerKind",
     "Transition",
+    "UpdateTarget",
     "add_calendar_days",
     "require_aware_utc",
     "transition_table_markdown",
