@@ -16,6 +16,8 @@ from hypothesis import HealthCheck, settings
 
 from supportflow import ManualClock, SupportDesk
 
+from ._pg import pg_server, pg_url  # noqa: F401 - fixtures: a throwaway PostgreSQL cluster
+
 settings.register_profile(
     "default", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )

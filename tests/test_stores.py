@@ -243,6 +243,22 @@ class TestSQLiteStore(DeskContract):
             assert len(desk.history(tid)) == 5
 
 
+class TestPostgreSQLStore(DeskContract):
+    @pytest.fixture
+    def store_url(self, pg_url: str) -> str:
+        return pg_url
+
+    def test_two_desks_on_one_database_share_tickets_and_dedupe(
+        self, store_url: str, clock: ManualClock
+    ) -> None:
+        """Two desks (as two processes would) on one PostgreSQL database dedupe a message."""
+        with SupportDesk(store_url, clock=clock) as a, SupportDesk(store_url, clock=clock) as b:
+            first = a.submit(requester="ann@example.com", subject="x", message_id="<x@m>")
+            second = b.submit(requester="ann@example.com", subject="x", message_id="<x@m>")
+            assert first == second
+            assert list(b.ticket_ids()) == [first]
+
+
 def test_unknown_store_scheme_is_refused() -> None:
     """An unknown store URL raises InvalidCommand naming the supported schemes."""
     with pytest.raises(InvalidCommand, match="memory://"):

@@ -8,15 +8,16 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, CanMutateAggregate
-from eventsourcing.persistence import IntegrityError, OperationalError
+from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError
 from eventsourcing.utils import get_topic
 
+from ._recorders import DueRow, TimerIndex
 from ._records import (
     MessageReceipt,
     PolicyRecord,
@@ -25,7 +26,9 @@ from ._records import (
     receipt_id,
     ticket_id_for_message,
 )
-from ._store import store_env
+from ._store import redact
+from ._timers import Sweep, open_application
+from ._timers import migrate as _migrate
 from .clock import Clock, SystemClock
 from .errors import (
     ConcurrencyConflict,
@@ -141,13 +144,9 @@ class SupportDesk:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._policy: SupportPolicy = policy if policy is not None else SupportPolicy()
         self.max_attempts = max_attempts
-        settings = store_env(store)
-        if env is not None:
-            for key, value in env.items():
-                if key in settings:
-                    raise InvalidCommand(f"env may not override {key}; it comes from the store URL")
-                settings[key] = str(value)
-        self._app = _Application(env=settings)
+        app = open_application(store, env)  # PostgreSQL: the schema must be migrated
+        self._app: Application[UUID] = app
+        self._timers: TimerIndex = app.timer_index  # due timers, written with the events
         self._policies: dict[str, SupportPolicy] = {}
         self._policies_lock = threading.Lock()
         for known in (*policies, self._policy):
@@ -156,11 +155,6 @@ class SupportDesk:
             self._policies[known.version] = known
         self._closed = False
         self._adopt(self._policy)
-        # due-timer index, fed from the notification log
-        self._index_lock = threading.Lock()
-        self._index_position = 0
-        self._next_due: dict[UUID, _dt.datetime] = {}
-        self._index_retry: set[UUID] = set()
 
     # -- lifecycle of the desk --------------------------------------------------------------
 
@@ -384,34 +378,21 @@ class SupportDesk:
     def run_due_timers(self, now: _dt.datetime | None = None) -> int:
         """Write every timer due at or before `now` (default: the clock), each stamped with its
         due instant. Returns the number of events written. Idempotent; safe to run from several
-        threads or desks at once.
+        threads, desks or processes at once. Reads only the due rows of the timer index, so
+        its cost grows with the number of due timers, not with the number of tickets.
 
         A ticket that cannot be processed (e.g. its policy version is unknown) does not stop
         the others: every other due ticket is processed first, then the first error is raised.
         """
         when = self._at(now)
-        written = 0
-        failures: list[SupportflowError] = []
-        for ticket_id in self._due_ticket_ids(when, failures):
-
-            def attempt(tid: UUID = ticket_id) -> int:
-                ticket = self._load(tid)
-                count = ticket.catch_up(self._policy_for(ticket), until=when, written_at=when)
-                if count:
-                    self._save(ticket)
-                return count
-
-            try:
-                written += self._retrying(ticket_id, attempt)
-            except SupportflowError as error:
-                failures.append(error)
-        self._refresh_index()
-        if failures:
-            first = failures[0]
-            if len(failures) > 1:
-                first.add_note(f"{len(failures) - 1} more ticket(s) failed: {failures[1:]!r}")
+        sweep = self._sweep(when)
+        if sweep.failures:
+            first = sweep.failures[0]
+            if len(sweep.failures) > 1:
+                rest = sweep.failures[1:]
+                first.add_note(f"{len(rest)} more ticket(s) failed: {rest!r}")
             raise first
-        return written
+        return sweep.written
 
     # -- queries ----------------------------------------------------------------------------
 
@@ -641,10 +622,18 @@ class SupportDesk:
         return MessageReceipt.record(message_id=mid, ticket_id=ticket_id, at=when)
 
     def _save(self, *aggregates: Aggregate | None) -> None:
-        """Save all pending events of `aggregates` in one atomic write."""
+        """Save all pending events of `aggregates` in one atomic write (the application also
+        writes each ticket's pending timer to the due-timer index, in the same transaction)."""
         if not any(a is not None and a.pending_events for a in aggregates):
             return
-        self._app.save(*aggregates)
+        try:
+            self._app.save(*aggregates)
+        except OperationalError as error:
+            text = str(error).lower()
+            if "lock timeout" in text or "deadlock" in text:
+                # PostgreSQL: another writer held the lock too long; a bounded retry follows
+                raise OperationalError(f"store locked: {error}") from None
+            raise
 
     def _retrying(self, ticket_id: UUID, attempt: Callable[[], T]) -> T:
         for number in range(1, self.max_attempts + 1):
@@ -686,52 +675,6 @@ class SupportDesk:
             self._policies.setdefault(version, policy)
         return self._policies[version]
 
-    # -- internals: the due-timer index -----------------------------------------------------
-
-    def _refresh_index(self, failures: list[SupportflowError] | None = None) -> None:
-        """Bring the due-timer index up to date with the notification log.
-
-        A ticket that fails to load stays in the retry set and is tried again next time,
-        so no ticket silently drops out of the index.
-        """
-        recorder = self._app.recorder
-        with self._index_lock:
-            dirty: set[UUID] = set(self._index_retry)
-            while True:
-                batch = recorder.select_notifications(
-                    start=self._index_position + 1, limit=1000, topics=_TICKET_TOPICS
-                )
-                if not batch:
-                    break
-                dirty.update(UUID(str(n.originator_id)) for n in batch)
-                self._index_position = batch[-1].id
-            self._index_retry = set()
-            for tid in dirty:
-                try:
-                    ticket = self._load(tid)
-                    timer = self._policy_for(ticket).due_timer(
-                        ticket.status,
-                        solve_due_at=ticket.solve_due_at,
-                        close_due_at=ticket.close_due_at,
-                    )
-                except (SupportflowError, OperationalError) as error:
-                    self._index_retry.add(tid)
-                    if failures is not None and isinstance(error, SupportflowError):
-                        failures.append(error)
-                    continue
-                if timer is None:
-                    self._next_due.pop(tid, None)
-                else:
-                    self._next_due[tid] = timer.due_at
-
-    def _due_ticket_ids(
-        self, now: _dt.datetime, failures: list[SupportflowError]
-    ) -> Sequence[UUID]:
-        self._refresh_index(failures)
-        with self._index_lock:
-            due = [(at, tid) for tid, at in self._next_due.items() if at <= now]
-        return [tid for _, tid in sorted(due)]
-
     def _view(
         self, ticket: Ticket, *, recorded_version: int, as_of: _dt.datetime, unwritten: int
     ) -> TicketView:
@@ -760,3 +703,71 @@ class SupportDesk:
             as_of=as_of,
             unwritten_timer_events=unwritten,
         )
+
+    # -- due timers: sweeps and migration ---------------------------------------------------
+
+    @classmethod
+    def migrate(cls, store: str, *, env: Mapping[str, str] | None = None) -> int:
+        """Create the store's tables and indexes, then index the pending timers of the
+        tickets already stored; returns the number of timers indexed. Idempotent, and safe
+        to run from several processes at once. Required once before a PostgreSQL desk opens
+        (desks and workers never create tables there); SQLite and memory stores create their
+        tables themselves."""
+        return _migrate(store, env=env)
+
+    def _fire(self, ticket_id: UUID, when: _dt.datetime) -> int:
+        ticket = self._load(ticket_id)
+        count = ticket.catch_up(self._policy_for(ticket), until=when, written_at=when)
+        if count:
+            self._save(ticket)
+        return count
+
+    def _sweep(
+        self,
+        when: _dt.datetime,
+        *,
+        batch_size: int = 500,
+        should_stop: Callable[[], bool] | None = None,
+        on_ticket: Callable[[DueRow, int], None] | None = None,
+    ) -> Sweep:
+        """Handle every index row due at or before `when`, `batch_size` rows per claim.
+
+        Each row's ticket is reloaded and caught up under its policy with optimistic
+        concurrency, so a stale row writes nothing and a row two sweeps both handle fires
+        once. A row whose ticket fails stays in the index (retried next sweep) and is
+        skipped for the rest of this one. `should_stop` is asked before each ticket.
+        """
+        written = tickets = 0
+        failures: list[SupportflowError] = []
+        after: DueRow | None = None
+        stopped = False
+        while not stopped:
+            try:
+                with self._timers.claim_due(when, limit=batch_size, after=after) as claim:
+                    for row in claim.rows:
+                        if should_stop is not None and should_stop():
+                            stopped = True
+                            break
+                        after = row
+                        try:
+                            count = self._retrying(
+                                row.ticket_id,
+                                lambda tid=row.ticket_id: self._fire(tid, when),  # type: ignore[misc]
+                            )
+                        except SupportflowError as error:
+                            failures.append(error)
+                            continue
+                        claim.done(row)
+                        tickets += 1
+                        written += count
+                        if on_ticket is not None:
+                            on_ticket(row, count)
+                    more = len(claim.rows) >= batch_size
+            except PersistenceError as error:
+                failures.append(
+                    SupportflowError(f"timer sweep on {redact(self.store)} stopped: {error}")
+                )
+                break
+            if not more:
+                break
+        return Sweep(written=written, tickets=tickets, failures=tuple(failures), stopped=stopped)
