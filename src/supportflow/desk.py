@@ -48,19 +48,14 @@ T = TypeVar("T")
 DEFAULT_MAX_ATTEMPTS = 12
 """How many times a command reloads and re-decides after losing a write race."""
 
-_TICKET_TOPICS = tuple(
-    get_topic(cls)
-    for cls in (
-        Ticket.Submitted,
-        Ticket.Assigned,
-        Ticket.Responded,
-        Ticket.Solved,
-        Ticket.Reopened,
-        Ticket.Closed,
-        Ticket.FollowUpCreated,
-        Ticket.SeverityChanged,
-    )
-)
+_TRANSIENT = ("locked", "busy", "lock timeout", "deadlock", "could not serialize")
+"""Words of store errors worth a bounded retry: SQLite's busy file, PostgreSQL's lock timeouts,
+deadlocks and serialisation failures."""
+
+
+def _is_transient(error: Exception) -> bool:
+    text = str(error).lower()
+    return any(word in text for word in _TRANSIENT)
 
 
 def _project(aggregate: Any, events: Iterable[Any]) -> Any:
@@ -68,10 +63,6 @@ def _project(aggregate: Any, events: Iterable[Any]) -> Any:
     for event in events:
         aggregate = event.mutate(aggregate)
     return aggregate
-
-
-class _Application(Application[UUID]):
-    name = "SupportDesk"
 
 
 def _text(
@@ -140,7 +131,9 @@ class SupportDesk:
             raise InvalidCommand(f"policy must be a SupportPolicy, got {type(policy).__name__}")
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
             raise InvalidCommand(f"max_attempts must be >= 1, got {max_attempts}")
-        self.store = store
+        self._store_url = store
+        self.store = redact(store)
+        """The store URL with any password masked (safe to print)."""
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._policy: SupportPolicy = policy if policy is not None else SupportPolicy()
         self.max_attempts = max_attempts
@@ -626,14 +619,7 @@ class SupportDesk:
         writes each ticket's pending timer to the due-timer index, in the same transaction)."""
         if not any(a is not None and a.pending_events for a in aggregates):
             return
-        try:
-            self._app.save(*aggregates)
-        except OperationalError as error:
-            text = str(error).lower()
-            if "lock timeout" in text or "deadlock" in text:
-                # PostgreSQL: another writer held the lock too long; a bounded retry follows
-                raise OperationalError(f"store locked: {error}") from None
-            raise
+        self._app.save(*aggregates)
 
     def _retrying(self, ticket_id: UUID, attempt: Callable[[], T]) -> T:
         for number in range(1, self.max_attempts + 1):
@@ -646,7 +632,7 @@ class SupportDesk:
                     "a date this command needs is out of range", ticket_id=ticket_id
                 ) from None
             except OperationalError as error:
-                if "locked" not in str(error).lower() and "busy" not in str(error).lower():
+                if not _is_transient(error):
                     raise
             if number < self.max_attempts:
                 time.sleep(random.uniform(0, 0.002 * number))
@@ -764,9 +750,7 @@ class SupportDesk:
                             on_ticket(row, count)
                     more = len(claim.rows) >= batch_size
             except PersistenceError as error:
-                failures.append(
-                    SupportflowError(f"timer sweep on {redact(self.store)} stopped: {error}")
-                )
+                failures.append(SupportflowError(f"timer sweep on {self.store} stopped: {error}"))
                 break
             if not more:
                 break
