@@ -193,10 +193,14 @@ def play_twice(sequence: Sequence[Step], final_wait: int) -> Iterator[Played]:
         yield Played(swept=swept, unswept=unswept, outcomes=tuple(outcomes))
 
 
+_BOOKKEEPING = ("written_at", "previous_hash")
+
+
 def facts(desk: SupportDesk, tid: UUID) -> list[tuple[str, dict[str, Any]]]:
-    """The ticket's events as (class name, fields), without the `written_at` bookkeeping."""
+    """The ticket's events as (class name, fields), without the `written_at` bookkeeping and
+    the hash chain (which covers `written_at`)."""
     return [
-        (type(event).__name__, {k: v for k, v in vars(event).items() if k != "written_at"})
+        (type(event).__name__, {k: v for k, v in vars(event).items() if k not in _BOOKKEEPING})
         for event in desk.history(tid)
     ]
 

@@ -4,6 +4,11 @@ Command methods ask the policy and trigger events; each event's `apply` only cop
 facts it carries onto the ticket and never decides or raises. Events store plain values
 (aware UTC `datetime`, `int`, `str`, `list`, `dict`, `UUID`) so that they round-trip
 exactly through eventsourcing's JSON transcoder.
+
+Each ticket's events form a hash chain: every event carries `previous_hash`, the hash of the
+ticket's previous event over its canonical encoding (`supportflow._chain`; the first event
+carries `GENESIS`). Replay only remembers the last event; the hash is computed when a new
+event is triggered.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from ._chain import GENESIS, event_hash
 from .errors import InvalidCommand, TransitionRejected
 from .policy import Action, ReplyOutcome, Severity, Status, SupportPolicy, Transition
 
@@ -40,7 +46,15 @@ class Ticket(Aggregate):
     # -- events -----------------------------------------------------------------------------
 
     class Event(Aggregate.Event):
-        """Base class of every ticket event. `timestamp` is when it happened (aware UTC)."""
+        """Base class of every ticket event. `timestamp` is when it happened (aware UTC);
+        `previous_hash` is the hash of the ticket's previous event (`GENESIS` for the first)."""
+
+        previous_hash: str
+
+        def mutate(self, aggregate: Any) -> Any:
+            ticket: Any = super().mutate(aggregate)
+            ticket._chain_last = self  # the chain's head; hashed only when a new event follows
+            return ticket
 
     class Submitted(Aggregate.Created, Event):
         """A customer (or a reply to a closed ticket) opened the ticket."""
@@ -195,6 +209,7 @@ class Ticket(Aggregate):
     reopen_count: int
     solved_at: _dt.datetime | None
     first_response_at: _dt.datetime | None
+    _chain_last: Ticket.Event
 
     def __init__(self) -> None:
         """Ticket state is set by `Submitted.apply`; use `Ticket.submit` to create one."""
@@ -223,6 +238,7 @@ class Ticket(Aggregate):
             cls.Submitted,
             id=ticket_id,
             timestamp=at,
+            previous_hash=GENESIS,
             policy_version=policy.version,
             requester=requester,
             subject=subject,
@@ -234,6 +250,10 @@ class Ticket(Aggregate):
             follow_up_of=follow_up_of,
             message_id=message_id,
         )
+
+    def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
+        """Trigger the next event, chained to the previous one by its hash."""
+        super().trigger_event(event_class, previous_hash=event_hash(self._chain_last), **kwargs)
 
     # -- queries ----------------------------------------------------------------------------
 

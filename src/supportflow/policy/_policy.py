@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -110,7 +111,7 @@ class SupportPolicy:
 
     # -- identity ---------------------------------------------------------------------------
 
-    @property
+    @functools.cached_property
     def version(self) -> str:
         """A stable fingerprint of every field: equal policies have equal versions."""
         canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
@@ -164,7 +165,11 @@ class SupportPolicy:
 
     def transition(self, status: Status, action: Action) -> Transition | None:
         """The row for `action` in `status`, or None when the policy forbids it."""
-        return transition_map(self.transitions).get((status, action))
+        return self._transition_map.get((status, action))
+
+    @functools.cached_property
+    def _transition_map(self) -> Mapping[tuple[Status, Action], Transition]:
+        return transition_map(self.transitions)
 
     def is_allowed(self, status: Status, action: Action) -> bool:
         """Whether `action` may happen to a ticket in `status`."""

@@ -1,0 +1,1088 @@
+"""The auditor: stream a store's log in order, verify every ticket, report.
+
+One pass over the notification log, in batches (memory does not grow with the number of
+events: the auditor keeps a small record per ticket and per inbound message id, never the
+events). For each ticket event it checks the sequence and the hash chain, then re-derives
+what the ticket's policy (the version its `Submitted` recorded) says must happen.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+import statistics
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import Notification
+from eventsourcing.utils import get_topic
+
+from .._chain import GENESIS, event_hash
+from .._records import MessageReceipt, PolicyRecord, follow_up_id
+from .._store import store_env
+from ..clock import SystemClock
+from ..desk import SupportDesk
+from ..errors import InvalidCommand, SupportflowError, TicketNotFound
+from ..policy import (
+    Action,
+    ReplyOutcome,
+    Status,
+    SupportPolicy,
+    Transition,
+    require_aware_utc,
+)
+from ..policy._transitions import transition_map
+from ..ticket import Ticket
+from ._history import build_history, iso
+from ._model import AuditReport, Metrics, Summary, TicketHistory, Violation
+from ._registry import PolicyRegistry
+from ._seal import Head, SealRecord, heads_differences, manifest_text, parse_manifest, seal_id
+from ._whatif import WhatIf
+
+__all__ = ["DEFAULT_GRACE", "Auditor", "audit_store", "open_auditor", "seal"]
+
+DEFAULT_GRACE = _dt.timedelta(hours=1)
+"""How long a due timer may stay unwritten before the audit calls it overdue (worker lag)."""
+
+BATCH = 1000
+MAX_LISTED_VIOLATIONS = 10_000
+
+_STATUS = {status.value: status for status in Status}
+_POLICY_TOPIC = get_topic(PolicyRecord.Adopted)
+
+
+def _kind(event: object) -> str:
+    if isinstance(event, Ticket.Event):
+        return "ticket"
+    if isinstance(event, MessageReceipt.Received):
+        return "receipt"
+    if isinstance(event, PolicyRecord.Adopted):
+        return "policy"
+    if isinstance(event, SealRecord.Sealed):
+        return "seal"
+    return "aggregate"
+
+
+def _summary(values: list[float]) -> Summary:
+    if not values:
+        return Summary(count=0, mean=None, median=None, p90=None)
+    ordered = sorted(values)
+    p90 = ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
+    return Summary(
+        count=len(values),
+        mean=round(statistics.fmean(values), 3),
+        median=round(statistics.median(ordered), 3),
+        p90=round(p90, 3),
+    )
+
+
+class _State:
+    """What the auditor remembers of one ticket (a few fields; never its events)."""
+
+    __slots__ = (
+        "assignee",
+        "broken",
+        "close_due",
+        "created",
+        "first_response",
+        "first_solved",
+        "follow_ups",
+        "last_at",
+        "last_hash",
+        "policy",
+        "reopen_action",
+        "severity",
+        "solve_due",
+        "status",
+        "version",
+    )
+
+    def __init__(self, version: int, last_hash: str, at: _dt.datetime) -> None:
+        self.version = version
+        self.last_hash = last_hash
+        self.last_at = at
+        self.created = at
+        self.broken = False
+        self.policy: SupportPolicy | None = None
+        self.status = Status.NEW
+        self.severity = 0
+        self.assignee: str | None = None
+        self.solve_due: _dt.datetime | None = None
+        self.close_due: _dt.datetime | None = None
+        self.follow_ups = 0
+        self.first_response: _dt.datetime | None = None
+        self.first_solved: _dt.datetime | None = None
+        self.reopen_action: Action | None = None
+
+
+class _Check:
+    """The per-event verification, fed in log order."""
+
+    def __init__(
+        self,
+        registry: PolicyRegistry,
+        as_of: _dt.datetime | None,
+        report: Callable[[Violation], None],
+        what_if: WhatIf | None,
+    ) -> None:
+        self.registry = registry
+        self.as_of = as_of
+        self.report = report
+        self.what_if = what_if
+        self.tickets: dict[UUID, _State] = {}
+        self.effects: dict[str, tuple[UUID, str]] = {}
+        self.links_from_parent: dict[UUID, tuple[UUID, int, int]] = {}
+        self.links_from_child: dict[UUID, tuple[UUID, int]] = {}
+        self.events = 0
+        self.latest: _dt.datetime | None = None
+        self.first_response: list[float] = []
+        self.time_to_solve: list[float] = []
+        self.reopens = 0
+        self.follow_ups = 0
+        self.agent_solves = 0
+        self.auto_solves = 0
+        self.auto_closes = 0
+        self.max_lag: float | None = None
+        self._tables: dict[int, Mapping[tuple[Status, Action], Transition]] = {}
+
+    def row(self, policy: SupportPolicy, status: Status, action: Action) -> Transition | None:
+        """`policy.transition(status, action)`, with the table indexed once per policy."""
+        table = self._tables.get(id(policy))  # registry policies live as long as the audit
+        if table is None:
+            table = self._tables[id(policy)] = transition_map(policy.transitions)
+        return table.get((status, action))
+
+    # -- reporting -----------------------------------------------------------------------------
+
+    def violation(
+        self,
+        rule: str,
+        tid: UUID,
+        position: int | None,
+        log_position: int | None,
+        text: str,
+        *,
+        kind: str = "ticket",
+    ) -> None:
+        where = f"{kind} {tid}" + ("" if position is None else f" event {position}")
+        self.report(
+            Violation(
+                rule=rule,
+                message=f"{where}: {text}",
+                ticket_id=tid,
+                position=position,
+                log_position=log_position,
+            )
+        )
+
+    def saw(self, instant: _dt.datetime) -> None:
+        if self.latest is None or instant > self.latest:
+            self.latest = instant
+
+    # -- integrity -----------------------------------------------------------------------------
+
+    def unreadable(self, n: Notification, error: BaseException, *, kind: str) -> None:
+        tid = UUID(str(n.originator_id))
+        state = self.tickets.get(tid)
+        self.violation(
+            "unreadable",
+            tid,
+            n.originator_version,
+            n.id,
+            f"the stored event at log position {n.id} cannot be decoded "
+            f"({type(error).__name__}: {str(error)[:120] or 'no detail'}); it was altered "
+            "or is stored with other settings (compression, cipher key)",
+            kind=kind,
+        )
+        if state is not None:
+            state.broken = True
+            state.version = max(state.version, n.originator_version)
+            state.last_hash = ""  # unknown: the next event's chain cannot be checked
+
+    def ticket_event(self, n: Notification, event: Any, digest: str) -> None:
+        tid: UUID = event.originator_id
+        version: int = event.originator_version
+        at: _dt.datetime = event.timestamp
+        state = self.tickets.get(tid)
+        previous = getattr(event, "previous_hash", None)
+        if state is None:
+            state = _State(version, digest, at)
+            self.tickets[tid] = state
+            if version != 1 or not isinstance(event, Ticket.Submitted):
+                self.violation(
+                    "sequence",
+                    tid,
+                    version,
+                    n.id,
+                    f"the log holds no earlier event of this ticket; its first event "
+                    f"(a Submitted at position 1) is missing, found {type(event).__name__} at "
+                    f"position {version}",
+                )
+                state.broken = True
+                return
+            if previous != GENESIS:
+                self.violation(
+                    "chain",
+                    tid,
+                    version,
+                    n.id,
+                    "the first event does not carry the genesis hash: it was changed or "
+                    "copied from another ticket",
+                )
+                state.broken = True
+            self._first(state, n, event)
+            return
+        expected = state.version + 1
+        if version != expected:
+            if version < expected:
+                self.violation(
+                    "sequence",
+                    tid,
+                    version,
+                    n.id,
+                    f"appears at log position {n.id}, after event {state.version} of the same "
+                    "ticket: the row was re-inserted with another id (moved in the log)",
+                )
+                return  # not the ticket's next event: leave the state as it was
+            missing = (
+                f"event {expected} is"
+                if version == expected + 1
+                else f"events {expected}-{version - 1} are"
+            )
+            self.violation(
+                "sequence",
+                tid,
+                version,
+                n.id,
+                f"{missing} missing before it in the log (deleted, or moved to another log "
+                "position)",
+            )
+            state.broken = True
+        elif previous != state.last_hash and state.last_hash:
+            self.violation(
+                "chain",
+                tid,
+                version,
+                n.id,
+                f"its previous_hash does not match event {state.version} of this ticket: "
+                f"event {state.version} was changed, or this event was changed, swapped or "
+                "copied from another ticket",
+            )
+            state.broken = True
+        if at < state.last_at:
+            self.violation(
+                "time-order",
+                tid,
+                version,
+                n.id,
+                f"stamped {iso(at)}, before the ticket's previous event at "
+                f"{iso(state.last_at)}; time never goes backwards on a ticket",
+            )
+            state.broken = True
+        state.version = version
+        state.last_hash = digest
+        prior_at = state.last_at
+        state.last_at = max(at, state.last_at)
+        if state.broken or state.policy is None:
+            return
+        if self.as_of is not None and at > self.as_of:
+            return
+        self.events += 1
+        self._rules(state, n, event, prior_at)
+        if self.what_if is not None:
+            self.what_if.event(event)
+
+    # -- lifecycle rules -------------------------------------------------------------------------
+
+    def _first(self, state: _State, n: Notification, event: Any) -> None:
+        tid: UUID = event.originator_id
+        policy = self.registry.get(event.policy_version)
+        if policy is None:
+            self.violation(
+                "unknown-policy",
+                tid,
+                1,
+                n.id,
+                f"runs under policy {event.policy_version!r}, which neither the store nor the "
+                "auditor knows; its lifecycle cannot be verified",
+            )
+            return
+        if self.as_of is not None and event.timestamp > self.as_of:
+            return  # submitted after the audit time: only its integrity is checked
+        state.policy = policy
+        state.severity = event.severity
+        self.events += 1
+        if event.follow_up_of is not None:
+            parent = event.follow_up_of
+            claim = self.links_from_parent.pop(tid, None)
+            if claim is None:
+                self.links_from_child[tid] = (parent, n.id)
+            elif claim[0] != parent:
+                self.violation(
+                    "follow-up-link",
+                    tid,
+                    1,
+                    n.id,
+                    f"says it follows up ticket {parent}, but ticket {claim[0]} recorded it "
+                    "as its follow-up",
+                )
+        if event.message_id is not None:
+            self._effect(event.message_id, tid, "submitted", tid, 1, n.id)
+        if self.what_if is not None:
+            self.what_if.event(event)
+
+    def _effect(
+        self, mid: str, landed: UUID, kind: str, tid: UUID, position: int, log_position: int
+    ) -> None:
+        """An inbound message took effect on ticket `landed`."""
+        seen = self.effects.get(mid)
+        if seen is None:
+            self.effects[mid] = (landed, kind)
+            return
+        if seen == (landed, "follow-up") and kind == "submitted":
+            self.effects[mid] = (landed, "done")  # the follow-up's own Submitted: same effect
+            return
+        self.violation(
+            "duplicate-message",
+            tid,
+            position,
+            log_position,
+            f"message id {mid!r} takes effect again; it already took effect on ticket {seen[0]}",
+        )
+
+    def _timer_before(
+        self, state: _State, n: Notification, event: Any, policy: SupportPolicy
+    ) -> None:
+        timer = policy.due_timer(
+            state.status, solve_due_at=state.solve_due, close_due_at=state.close_due
+        )
+        if timer is not None and timer.due_at <= event.timestamp:
+            name = timer.kind.value.replace("_", "-")
+            self.violation(
+                "timer-missed",
+                event.originator_id,
+                event.originator_version,
+                n.id,
+                f"the {name} timer was due at {iso(timer.due_at)} but this "
+                f"{type(event).__name__} at {iso(event.timestamp)} came first; a timer fires at "
+                "its due instant, before anything later",
+            )
+
+    def _transition(
+        self, state: _State, n: Notification, event: Any, action: Action, policy: SupportPolicy
+    ) -> Any:
+        row = self.row(policy, state.status, action)
+        if row is None:
+            self.violation(
+                "transition",
+                event.originator_id,
+                event.originator_version,
+                n.id,
+                f"{action.value} is not allowed in status {state.status.name} by policy "
+                f"{policy.version!r}",
+            )
+        return row
+
+    def _fact(self, n: Notification, event: Any, name: str, recorded: Any, expected: Any) -> None:
+        if recorded != expected:
+            shown = [iso(v) if isinstance(v, _dt.datetime) else v for v in (recorded, expected)]
+            self.violation(
+                "fact",
+                event.originator_id,
+                event.originator_version,
+                n.id,
+                f"{type(event).__name__} records {name}={shown[0]!r}, but its policy gives "
+                f"{shown[1]!r}",
+            )
+
+    def _rules(self, state: _State, n: Notification, event: Any, prior_at: _dt.datetime) -> None:
+        policy = state.policy
+        assert policy is not None
+        tid: UUID = event.originator_id
+        at: _dt.datetime = event.timestamp
+        automatic = isinstance(event, Ticket.Solved | Ticket.Closed) and event.automatic
+        if state.reopen_action is not None and not isinstance(event, Ticket.Responded):
+            self.violation(
+                "transition",
+                tid,
+                event.originator_version,
+                n.id,
+                "a Reopened must be followed by the message that reopened the ticket, found "
+                f"{type(event).__name__}",
+            )
+            state.reopen_action = None
+        if automatic:
+            self._automatic(state, n, event, policy, prior_at)
+            return
+        self._timer_before(state, n, event, policy)
+        if isinstance(event, Ticket.Assigned):
+            row = self._transition(state, n, event, Action.ASSIGN, policy)
+            if row is not None:
+                self._fact(n, event, "status", event.status, row.to.value)
+            self._fact(n, event, "previous", event.previous, state.assignee)
+            state.assignee = event.agent
+            state.status = _STATUS.get(event.status, state.status)
+        elif isinstance(event, Ticket.Responded):
+            self._responded(state, n, event, policy)
+        elif isinstance(event, Ticket.Solved):
+            row = self._transition(state, n, event, Action.SOLVE, policy)
+            if row is not None and not row.records:
+                self.violation(
+                    "transition",
+                    tid,
+                    event.originator_version,
+                    n.id,
+                    f"solve in status {state.status.name} records nothing under its policy",
+                )
+            self._fact(n, event, "close_due_at", event.close_due_at, policy.close_due_at(at))
+            self.agent_solves += 1
+            self._solved(state, event)
+        elif isinstance(event, Ticket.Reopened):
+            action = {a.value: a for a in Action}.get(
+                "customer_reply" if event.reason == "customer_reply" else event.reason
+            )
+            row = None if action is None else self.row(policy, state.status, action)
+            if row is None or not row.reopens:
+                self.violation(
+                    "transition",
+                    tid,
+                    event.originator_version,
+                    n.id,
+                    f"reopened ({event.reason}) in status {state.status.name}; only a "
+                    "message to a SOLVED ticket reopens it",
+                )
+            state.reopen_action = action
+            state.status = Status.OPEN
+            state.close_due = None
+            self.reopens += 1
+        elif isinstance(event, Ticket.Closed):
+            self.violation(
+                "transition",
+                tid,
+                event.originator_version,
+                n.id,
+                "closed by hand; a ticket is only closed by its close timer",
+            )
+            state.status, state.close_due, state.solve_due = Status.CLOSED, None, None
+        elif isinstance(event, Ticket.FollowUpCreated):
+            outcome = policy.reply_outcome(state.status)
+            if outcome is not ReplyOutcome.FOLLOW_UP:
+                self.violation(
+                    "transition",
+                    tid,
+                    event.originator_version,
+                    n.id,
+                    f"a follow-up was created from status {state.status.name}; its policy "
+                    f"says a customer reply there is {outcome.value}",
+                )
+            state.follow_ups += 1
+            self._fact(
+                n, event, "follow_up_id", event.follow_up_id, follow_up_id(tid, state.follow_ups)
+            )
+            self.follow_ups += 1
+            child = event.follow_up_id
+            claim = self.links_from_child.pop(child, None)
+            if claim is None:
+                self.links_from_parent[child] = (tid, event.originator_version, n.id)
+            elif claim[0] != tid:
+                self.violation(
+                    "follow-up-link",
+                    tid,
+                    event.originator_version,
+                    n.id,
+                    f"records follow-up {child}, which says it follows up ticket {claim[0]}",
+                )
+            if event.message_id is not None:
+                self._effect(
+                    event.message_id, child, "follow-up", tid, event.originator_version, n.id
+                )
+        elif isinstance(event, Ticket.SeverityChanged):
+            self._transition(state, n, event, Action.CHANGE_SEVERITY, policy)
+            self._fact(n, event, "previous", event.previous, state.severity)
+            if event.severity == event.previous:
+                self.violation(
+                    "fact", tid, event.originator_version, n.id, "severity changed to itself"
+                )
+            state.severity = event.severity
+
+    def _responded(self, state: _State, n: Notification, event: Any, policy: SupportPolicy) -> None:
+        tid: UUID = event.originator_id
+        at: _dt.datetime = event.timestamp
+        reopened_by = state.reopen_action
+        state.reopen_action = None
+        if event.role == "agent":
+            action = Action.REQUEST_INFO if event.asks_for_input else Action.REPLY
+            if state.first_response is None:
+                state.first_response = at
+                self.first_response.append((at - state.created).total_seconds())
+        elif event.auto_submitted:
+            action = Action.AUTO_REPLY
+        else:
+            action = Action.CUSTOMER_REPLY
+            outcome = policy.reply_outcome(state.status)
+            if outcome is ReplyOutcome.FOLLOW_UP:
+                self.violation(
+                    "transition",
+                    tid,
+                    event.originator_version,
+                    n.id,
+                    f"a customer reply was recorded on a {state.status.name} ticket; its "
+                    "policy makes it a follow-up ticket",
+                )
+        if reopened_by is not None and reopened_by is not action:
+            self.violation(
+                "transition",
+                tid,
+                event.originator_version,
+                n.id,
+                f"follows a Reopened for {reopened_by.value}, but is a {action.value}",
+            )
+        row = self.row(policy, state.status, action)
+        if row is None and action in {Action.REPLY, Action.REQUEST_INFO}:
+            self._transition(state, n, event, action, policy)
+        elif row is not None and row.reopens:
+            self.violation(
+                "transition",
+                tid,
+                event.originator_version,
+                n.id,
+                f"{action.value} to a SOLVED ticket must be preceded by Reopened",
+            )
+        to = state.status if row is None else row.to
+        self._fact(n, event, "status", event.status, to.value)
+        if action is Action.REQUEST_INFO:
+            expected_due = policy.solve_due_at(at) if to is Status.PENDING else None
+        else:
+            expected_due = state.solve_due if to is Status.PENDING else None
+        self._fact(n, event, "solve_due_at", event.solve_due_at, expected_due)
+        state.status = _STATUS.get(event.status, state.status)
+        state.solve_due = event.solve_due_at
+        if event.role != "agent" and event.message_id is not None:
+            self._effect(event.message_id, tid, "reply", tid, event.originator_version, n.id)
+
+    def _solved(self, state: _State, event: Any) -> None:
+        state.status = Status.SOLVED
+        state.solve_due = None
+        state.close_due = event.close_due_at
+        if state.first_solved is None:
+            state.first_solved = event.timestamp
+            self.time_to_solve.append((event.timestamp - state.created).total_seconds())
+
+    def _automatic(
+        self,
+        state: _State,
+        n: Notification,
+        event: Any,
+        policy: SupportPolicy,
+        prior_at: _dt.datetime,
+    ) -> None:
+        tid: UUID = event.originator_id
+        at: _dt.datetime = event.timestamp
+        name = type(event).__name__
+        timer = policy.due_timer(
+            state.status, solve_due_at=state.solve_due, close_due_at=state.close_due
+        )
+        wanted = Action.AUTO_SOLVE if isinstance(event, Ticket.Solved) else Action.AUTO_CLOSE
+        if timer is None or timer.action is not wanted:
+            self.violation(
+                "timer-instant",
+                tid,
+                event.originator_version,
+                n.id,
+                f"automatic {name} at {iso(at)}, but no {wanted.value.replace('_', '-')} timer "
+                f"was armed (status {state.status.name})",
+            )
+        else:
+            due = max(timer.due_at, prior_at)
+            if at != due:
+                self.violation(
+                    "timer-instant",
+                    tid,
+                    event.originator_version,
+                    n.id,
+                    f"automatic {name} stamped {iso(at)}, but its timer was due at {iso(due)}; "
+                    "an automatic event happens exactly at its due instant",
+                )
+        written = event.written_at
+        if written is not None:
+            lag = (written - at).total_seconds()
+            if self.max_lag is None or lag > self.max_lag:
+                self.max_lag = lag
+            self.saw(written)
+        if isinstance(event, Ticket.Solved):
+            self._fact(n, event, "close_due_at", event.close_due_at, policy.close_due_at(at))
+            self.auto_solves += 1
+            self._solved(state, event)
+        else:
+            self.auto_closes += 1
+            state.status, state.close_due, state.solve_due = Status.CLOSED, None, None
+
+    # -- the end ---------------------------------------------------------------------------------
+
+    def finish(self, audit_time: _dt.datetime, grace: _dt.timedelta) -> None:
+        for tid, state in self.tickets.items():
+            if state.broken or state.policy is None:
+                continue
+            if state.reopen_action is not None:
+                self.violation(
+                    "transition",
+                    tid,
+                    state.version,
+                    None,
+                    "the ticket's last event is a Reopened with no message after it",
+                )
+            timer = state.policy.due_timer(
+                state.status, solve_due_at=state.solve_due, close_due_at=state.close_due
+            )
+            if timer is not None and timer.due_at + grace <= audit_time:
+                name = timer.kind.value.replace("_", "-")
+                self.violation(
+                    "timer-overdue",
+                    tid,
+                    None,
+                    None,
+                    f"the {name} timer was due at {iso(timer.due_at)} and had not fired by the "
+                    f"audit time {iso(audit_time)} (grace {grace})",
+                )
+        for child, (parent, position, log_position) in self.links_from_parent.items():
+            self.violation(
+                "follow-up-link",
+                parent,
+                position,
+                log_position,
+                f"records follow-up ticket {child}, which is not in the log (or does not say "
+                "it follows up this ticket)",
+            )
+        for child, (parent, log_position) in self.links_from_child.items():
+            self.violation(
+                "follow-up-link",
+                child,
+                1,
+                log_position,
+                f"says it follows up ticket {parent}, which has no FollowUpCreated for it",
+            )
+
+    def metrics(self) -> Metrics:
+        counts: Counter[str] = Counter(
+            s.status.name for s in self.tickets.values() if s.policy is not None and not s.broken
+        )
+        return Metrics(
+            tickets=len(self.tickets),
+            events=self.events,
+            by_status=tuple((status.name, counts[status.name]) for status in Status),
+            first_response=_summary(self.first_response),
+            time_to_solve=_summary(self.time_to_solve),
+            reopens=self.reopens,
+            follow_ups=self.follow_ups,
+            agent_solves=self.agent_solves,
+            automatic_solves=self.auto_solves,
+            automatic_closes=self.auto_closes,
+            max_timer_lag_seconds=self.max_lag,
+        )
+
+
+def _raw_hash(n: Notification) -> str:
+    return "raw-" + hashlib.sha256(n.topic.encode() + b"\0" + bytes(n.state)).hexdigest()[:60]
+
+
+class Auditor:
+    """Audits one store: `audit()`, `seal()`, `history()`.
+
+    `source` is a `SupportDesk` (any store, also ``memory://``) or an eventsourcing
+    `Application` on the store; `open_auditor` opens one from a store URL. `policies` adds
+    policy versions the store does not hold (the store's own `PolicyRecord`s are always read).
+    """
+
+    def __init__(
+        self,
+        source: SupportDesk | Application[UUID],
+        *,
+        policies: Iterable[SupportPolicy] = (),
+        store: str = "",
+        batch_size: int = BATCH,
+    ) -> None:
+        app = source.application if isinstance(source, SupportDesk) else source
+        self.application = app
+        self.store = store or (source.store if isinstance(source, SupportDesk) else "")
+        self._extra = tuple(policies)
+        self._batch = batch_size
+        self._owned = False
+
+    # -- reading the log -------------------------------------------------------------------------
+
+    def notifications(
+        self, *, start: int = 1, topics: Sequence[str] = ()
+    ) -> Iterator[Notification]:
+        """The log from `start`, in order, fetched in batches (ids may have gaps)."""
+        recorder: Any = self.application.recorder
+        position = start
+        while True:
+            batch = recorder.select_notifications(
+                start=position, limit=self._batch, topics=list(topics)
+            )
+            if not batch:
+                return
+            yield from batch
+            position = batch[-1].id + 1
+
+    def policy_registry(self) -> PolicyRegistry:
+        """The policies this store holds, plus those passed to the auditor."""
+        registry = PolicyRegistry(self._extra)
+        mapper = self.application.mapper
+        for n in self.notifications(topics=[_POLICY_TOPIC]):
+            try:
+                event: Any = mapper.to_domain_event(n)
+            except Exception as error:  # a changed record: reported, never a crash
+                registry.problems.append(
+                    f"the policy record at log position {n.id} cannot be decoded: "
+                    f"{type(error).__name__}"
+                )
+                continue
+            registry.add_record(event.version, event.policy)
+        return registry
+
+    # -- audit -------------------------------------------------------------------------------------
+
+    def audit(
+        self,
+        *,
+        as_of: _dt.datetime | None = None,
+        expect_seal: str | None = None,
+        what_if: SupportPolicy | None = None,
+        grace: _dt.timedelta = DEFAULT_GRACE,
+        timelines: int = 0,
+        max_violations: int = MAX_LISTED_VIOLATIONS,
+    ) -> AuditReport:
+        """Verify every ticket (events stamped up to `as_of`; all events' integrity).
+
+        The audit time is `as_of`, else the latest instant the log records. `expect_seal`
+        checks the log against a digest printed by `seal()`. `what_if` compares the automatic
+        events with those another policy would give. `timelines` keeps that many ticket
+        timelines for the HTML report (tickets with violations first).
+        """
+        if as_of is not None:
+            as_of = require_aware_utc(as_of, name="as_of")
+        if grace < _dt.timedelta(0):
+            raise InvalidCommand(f"grace must not be negative, got {grace}")
+        registry = self.policy_registry()
+        violations: list[Violation] = []
+        truncated = 0
+
+        def report(violation: Violation) -> None:
+            nonlocal truncated
+            if len(violations) < max_violations:
+                violations.append(violation)
+            else:
+                truncated += 1
+
+        for problem in registry.problems:
+            report(Violation(rule="policy-record", message=problem))
+        simulator = None if what_if is None else WhatIf(what_if)
+        check = _Check(registry, as_of, report, simulator)
+        sealed = self._sealed(expect_seal, report)
+        heads: dict[UUID, Head] = {}
+        moved: dict[tuple[UUID, int], int] = {}
+        mapper = self.application.mapper
+        ticket_topics = {get_topic(cls) for cls in _TICKET_CLASSES}
+        position = 0
+        sample: list[UUID] = []
+        for n in self.notifications():
+            position = n.id
+            is_ticket = n.topic in ticket_topics
+            try:
+                event: Any = mapper.to_domain_event(n)
+            except Exception as error:  # altered bytes, wrong key: reported, never a crash
+                digest = _raw_hash(n)
+                if is_ticket or n.topic.startswith("supportflow."):
+                    check.unreadable(n, error, kind="ticket" if is_ticket else "record")
+                event = None
+            else:
+                digest = event_hash(event)
+                if is_ticket:
+                    check.ticket_event(n, event, digest)
+                    if event.originator_version == 1 and len(sample) < timelines:
+                        sample.append(event.originator_id)
+                    if as_of is None or event.timestamp <= as_of:
+                        check.saw(event.timestamp)
+            if sealed is not None:
+                self._track_head(n, event, digest, sealed, heads, moved)
+        audit_time = as_of if as_of is not None else (check.latest or SystemClock().now())
+        check.finish(audit_time, grace)
+        if sealed is not None:
+            self._compare_seal(sealed, heads, moved, position, report)
+        chosen = list(dict.fromkeys([v.ticket_id for v in violations if v.ticket_id] + sample))
+        return AuditReport(
+            store=self.store,
+            audit_time=audit_time,
+            as_of=as_of,
+            log_position=position,
+            metrics=check.metrics(),
+            violations=tuple(violations),
+            violations_truncated=truncated,
+            policies=tuple(registry),
+            seal=expect_seal,
+            what_if=None if simulator is None else simulator.report(audit_time),
+            timelines=self._timelines(chosen[:timelines], registry, as_of) if timelines else (),
+        )
+
+    def _timelines(
+        self, ids: Sequence[UUID], registry: PolicyRegistry, as_of: _dt.datetime | None
+    ) -> tuple[TicketHistory, ...]:
+        out = []
+        for tid in ids:
+            try:
+                out.append(self._history(tid, registry, as_of))
+            except Exception:  # an unreadable ticket has no timeline; its violations say why
+                continue
+        return tuple(out)
+
+    # -- seals -------------------------------------------------------------------------------------
+
+    def _sealed(
+        self, digest: str | None, report: Callable[[Violation], None]
+    ) -> tuple[int, int, dict[UUID, Head]] | None:
+        if digest is None:
+            return None
+        digest = digest.strip().lower()
+        try:
+            record: Any = self.application.repository.get(seal_id(digest))
+        except AggregateNotFoundError:
+            report(
+                Violation(
+                    rule="seal",
+                    message=f"no seal {digest} in this store: the seal record was deleted, or "
+                    "the digest belongs to another store",
+                )
+            )
+            return None
+        except Exception as error:
+            report(Violation(rule="seal", message=f"the seal record cannot be read: {error}"))
+            return None
+        if hashlib.sha256(record.manifest.encode("utf-8")).hexdigest() != digest:
+            report(
+                Violation(
+                    rule="seal",
+                    message=f"the stored seal record for {digest} does not hash to it: it was "
+                    "changed",
+                )
+            )
+            return None
+        try:
+            return parse_manifest(record.manifest)
+        except ValueError as error:
+            report(Violation(rule="seal", message=f"the seal manifest is malformed: {error}"))
+            return None
+
+    @staticmethod
+    def _track_head(
+        n: Notification,
+        event: Any,
+        digest: str,
+        sealed: tuple[int, int, dict[UUID, Head]],
+        heads: dict[UUID, Head],
+        moved: dict[tuple[UUID, int], int],
+    ) -> None:
+        position, _, sealed_heads = sealed
+        oid = UUID(str(n.originator_id))
+        if n.id > position:
+            head = sealed_heads.get(oid)
+            if head is not None and n.originator_version <= head.version:
+                moved[(oid, n.originator_version)] = n.id
+            return
+        current = heads.get(oid)
+        if current is None or n.originator_version >= current.version:
+            kind = _kind(event) if event is not None else "ticket"
+            heads[oid] = Head(kind, n.originator_version, n.id, digest)
+
+    def _compare_seal(
+        self,
+        sealed: tuple[int, int, dict[UUID, Head]],
+        heads: dict[UUID, Head],
+        moved: dict[tuple[UUID, int], int],
+        last_position: int,
+        report: Callable[[Violation], None],
+    ) -> None:
+        position, _, sealed_heads = sealed
+        if last_position < position:
+            report(
+                Violation(
+                    rule="seal",
+                    message=f"the log ends at position {last_position}, before the sealed "
+                    f"position {position}: events were removed from its end",
+                )
+            )
+        for oid, kind, version, log_position, text in heads_differences(
+            sealed_heads, heads, moved, position
+        ):
+            report(
+                Violation(
+                    rule="seal",
+                    message=text,
+                    ticket_id=oid,
+                    position=version,
+                    log_position=log_position,
+                )
+            )
+            del kind
+
+    def seal(self, *, at: _dt.datetime | None = None) -> str:
+        """Seal the log as it is now: store the manifest of every aggregate's head and return
+        its digest (keep it elsewhere; `audit(expect_seal=digest)` checks the log against it)."""
+        heads: dict[UUID, Head] = {}
+        mapper = self.application.mapper
+        position = 0
+        events = 0
+        for n in self.notifications():
+            position = n.id
+            events += 1
+            try:
+                event: Any = mapper.to_domain_event(n)
+            except Exception:
+                event, digest = None, _raw_hash(n)
+            else:
+                digest = event_hash(event)
+            oid = UUID(str(n.originator_id))
+            current = heads.get(oid)
+            if current is None or n.originator_version >= current.version:
+                heads[oid] = Head(
+                    "ticket" if event is None else _kind(event), n.originator_version, n.id, digest
+                )
+        manifest = manifest_text(position, events, heads)
+        when = require_aware_utc(at if at is not None else SystemClock().now(), name="at")
+        record = SealRecord.record(manifest=manifest, position=position, events=events, at=when)
+        try:
+            self.application.save(record)
+        except Exception as error:
+            if "UNIQUE" in str(error).upper() or "Integrity" in type(error).__name__:
+                return record.digest  # the same seal is already stored
+            raise
+        return record.digest
+
+    # -- history -----------------------------------------------------------------------------------
+
+    def history(self, ticket_id: UUID | str, *, as_of: _dt.datetime | None = None) -> TicketHistory:
+        """One ticket's timeline (events stamped up to `as_of`): who, what, when, automatic."""
+        if as_of is not None:
+            as_of = require_aware_utc(as_of, name="as_of")
+        return self._history(_ticket_id(ticket_id), self.policy_registry(), as_of)
+
+    def _history(
+        self, tid: UUID, registry: PolicyRegistry, as_of: _dt.datetime | None
+    ) -> TicketHistory:
+        events: list[Any] = list(self.application.events.get(tid))
+        if not events or not isinstance(events[0], Ticket.Submitted):
+            raise TicketNotFound(tid)
+        if as_of is not None and events[0].timestamp > as_of:
+            raise TicketNotFound(tid, detail=f"it did not exist yet at {iso(as_of)}")
+        policy = registry.get(events[0].policy_version)
+        zone = "UTC" if policy is None else policy.zone
+        return build_history(tid, events, policy=policy, as_of=as_of, zone=zone)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the store if this auditor opened it (`open_auditor`)."""
+        if self._owned:
+            self.application.close()
+
+    def __enter__(self) -> Auditor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+_TICKET_CLASSES = (
+    Ticket.Submitted,
+    Ticket.Assigned,
+    Ticket.Responded,
+    Ticket.Solved,
+    Ticket.Reopened,
+    Ticket.Closed,
+    Ticket.FollowUpCreated,
+    Ticket.SeverityChanged,
+)
+
+
+def _ticket_id(value: object) -> UUID:
+    if isinstance(value, UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return UUID(value.strip())
+        except ValueError:
+            pass
+    raise TicketNotFound(value, detail="ticket ids are UUIDs")
+
+
+class _AuditApplication(Application[UUID]):
+    name = "SupportflowAuditor"
+
+
+def open_auditor(
+    store: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    policies: Iterable[SupportPolicy] = (),
+) -> Auditor:
+    """An auditor on the store at URL `store` (SQLite or another shared store; a
+    ``memory://`` store lives inside one desk: use `Auditor(desk)`).
+
+    `env` passes the eventsourcing settings the store was written with (compression, cipher
+    and key). Nothing is written to the store except by `Auditor.seal()`.
+    """
+    settings = store_env(store)
+    module = settings.get("PERSISTENCE_MODULE", "")
+    if "sqlite" not in module and "postgres" not in module:
+        raise InvalidCommand(
+            f"cannot audit {store.split(':', 1)[0]}:// from outside its desk: a memory store "
+            "lives in one process; use supportflow.audit.Auditor(desk)"
+        )
+    path = settings.get("SQLITE_DBNAME")
+    if path is not None and not path.startswith("file:") and not os.path.isfile(path):
+        raise InvalidCommand(f"no SQLite store at {os.path.abspath(path)}")
+    for key, value in (env or {}).items():
+        if key in settings:
+            raise InvalidCommand(f"env may not override {key}; it comes from the store URL")
+        settings[key] = str(value)
+    try:
+        app = _AuditApplication(env=settings)
+    except SupportflowError:
+        raise
+    except Exception as error:
+        raise InvalidCommand(f"cannot open the store: {type(error).__name__}: {error}") from None
+    auditor = Auditor(app, policies=policies, store=store)
+    auditor._owned = True
+    return auditor
+
+
+def audit_store(
+    store: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    policies: Iterable[SupportPolicy] = (),
+    **options: Any,
+) -> AuditReport:
+    """Open the store at URL `store`, audit it (`Auditor.audit(**options)`), close it."""
+    with open_auditor(store, env=env, policies=policies) as auditor:
+        return auditor.audit(**options)
+
+
+def seal(
+    source: SupportDesk | Auditor | str,
+    *,
+    env: Mapping[str, str] | None = None,
+    at: _dt.datetime | None = None,
+) -> str:
+    """Seal a store and return the digest to keep elsewhere. `source` is a `SupportDesk`, an
+    `Auditor` or a store URL (then `env` passes the settings it was written with)."""
+    if isinstance(source, Auditor):
+        return source.seal(at=at)
+    if isinstance(source, str):
+        with open_auditor(source, env=env) as auditor:
+            return auditor.seal(at=at)
+    return Auditor(source).seal(at=at)

@@ -1,0 +1,151 @@
+"""Ticket events, described for people: who did what, when, automatic or not."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Sequence
+from typing import Any
+
+import pendulum
+
+from ..policy import Severity, Status, SupportPolicy
+from ..ticket import Ticket
+from ._model import HistoryEntry, TicketHistory
+
+__all__ = ["build_history", "describe", "iso", "local_text", "status_after"]
+
+
+def iso(instant: _dt.datetime) -> str:
+    """``2026-03-09T15:00:00Z`` (microseconds only when there are some)."""
+    return instant.astimezone(_dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def local_text(instant: _dt.datetime, zone: str) -> str:
+    """``2026-03-09 10:00:00 CDT``: the instant on the desk's wall clock."""
+    local = pendulum.instance(instant).in_timezone(zone)
+    return f"{local.format('YYYY-MM-DD HH:mm:ss')} {local.tzname()}"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _severity(value: int) -> str:
+    try:
+        return Severity(value).name
+    except ValueError:
+        return str(value)
+
+
+def status_after(event: Any, status: str) -> str:
+    """The ticket's status (a `Status` value) after `event`, given the status before it."""
+    if isinstance(event, Ticket.Submitted):
+        return Status.NEW.value
+    if isinstance(event, Ticket.Assigned | Ticket.Responded):
+        return str(event.status)
+    if isinstance(event, Ticket.Solved):
+        return Status.SOLVED.value
+    if isinstance(event, Ticket.Reopened):
+        return Status.OPEN.value
+    if isinstance(event, Ticket.Closed):
+        return Status.CLOSED.value
+    return status
+
+
+def describe(event: Any, policy: SupportPolicy | None) -> tuple[str, str, bool]:
+    """`(who, what, automatic)` for one ticket event."""
+    if isinstance(event, Ticket.Submitted):
+        what = f'submitted "{_short(event.subject)}" ({_severity(event.severity)}, {event.channel})'
+        if event.follow_up_of is not None:
+            what += f", a follow-up of ticket {event.follow_up_of}"
+        return event.requester, what, False
+    if isinstance(event, Ticket.Assigned):
+        what = f"took the ticket (status {event.status})"
+        if event.previous:
+            what += f", from {event.previous}"
+        return event.agent, what, False
+    if isinstance(event, Ticket.Responded):
+        if event.role == "agent":
+            verb = "asked the customer for input" if event.asks_for_input else "replied"
+            return event.by, f'{verb}: "{_short(event.body)}"', False
+        if event.auto_submitted:
+            return event.by, f'auto-reply received, changes nothing: "{_short(event.body)}"', False
+        return event.by, f'customer replied: "{_short(event.body)}"', False
+    if isinstance(event, Ticket.Solved):
+        if event.automatic:
+            days = "" if policy is None else f" within {policy.pending_solve_after_days} days"
+            return "system", f"solved automatically: no answer from the customer{days}", True
+        return event.by, f'solved: "{_short(event.solution)}"', False
+    if isinstance(event, Ticket.Reopened):
+        return event.by, f"reopened ({event.reason.replace('_', ' ')})", False
+    if isinstance(event, Ticket.Closed):
+        days = "" if policy is None else f", {policy.close_after_days} days after it was solved"
+        return "system", f"closed automatically{days}", bool(event.automatic)
+    if isinstance(event, Ticket.FollowUpCreated):
+        return event.by, f"replied after closure: follow-up ticket {event.follow_up_id}", False
+    if isinstance(event, Ticket.SeverityChanged):
+        what = (
+            f"changed severity {_severity(event.previous)} -> {_severity(event.severity)}: "
+            f'"{_short(event.reason)}"'
+        )
+        return event.by, what, False
+    return "?", type(event).__name__, False
+
+
+def build_history(
+    ticket_id: Any,
+    events: Sequence[Any],
+    *,
+    policy: SupportPolicy | None,
+    as_of: _dt.datetime | None,
+    zone: str,
+) -> TicketHistory:
+    """The timeline of one ticket's events (those stamped at or before `as_of`)."""
+    entries: list[HistoryEntry] = []
+    status = Status.NEW.value
+    solve_due: _dt.datetime | None = None
+    close_due: _dt.datetime | None = None
+    first = events[0]
+    for event in events:
+        if as_of is not None and event.timestamp > as_of:
+            break
+        status = status_after(event, status)
+        if isinstance(event, Ticket.Responded):
+            solve_due = event.solve_due_at
+        elif isinstance(event, Ticket.Solved):
+            solve_due, close_due = None, event.close_due_at
+        elif isinstance(event, Ticket.Reopened | Ticket.Closed):
+            close_due = None
+        who, what, automatic = describe(event, policy)
+        entries.append(
+            HistoryEntry(
+                position=event.originator_version,
+                kind=type(event).__name__,
+                at=event.timestamp,
+                local=local_text(event.timestamp, zone),
+                who=who,
+                what=what,
+                automatic=automatic,
+                status=status,
+                written_at=getattr(event, "written_at", None),
+            )
+        )
+    next_timer = None
+    if policy is not None and entries:
+        timer = policy.due_timer(Status(status), solve_due_at=solve_due, close_due_at=close_due)
+        if timer is not None:
+            name = timer.kind.value.replace("_", "-")
+            next_timer = f"{name} due {iso(timer.due_at)} ({local_text(timer.due_at, zone)})" + (
+                " - due by then, not yet written" if as_of and timer.due_at <= as_of else ""
+            )
+    return TicketHistory(
+        ticket_id=ticket_id,
+        subject=str(getattr(first, "subject", "")),
+        requester=str(getattr(first, "requester", "")),
+        zone=zone,
+        policy_version=str(getattr(first, "policy_version", "")),
+        as_of=as_of,
+        entries=tuple(entries),
+        next_timer=next_timer,
+    )
