@@ -35,8 +35,11 @@ postgres-server:
 
 test: lint typecheck pytest
 
-bench: $(STAMP)
+bench: $(STAMP) postgres-server
 	$(BIN)/python bench/rebuild.py
+	$(BIN)/python bench/timers.py
+	$(BIN)/python bench/commands.py
+	$(BIN)/python bench/audit.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis dist build

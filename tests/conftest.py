@@ -1,7 +1,8 @@
 """Shared fixtures and hypothesis profiles.
 
 `make test` uses the fast ``default`` profile; with ``CI=true`` (as in ``.ci/run``) the
-thorough ``ci`` profile runs more examples. ``HYPOTHESIS_PROFILE`` overrides both.
+thorough ``ci`` profile runs more examples and longer state-machine runs.
+``HYPOTHESIS_PROFILE`` overrides both.
 """
 
 from __future__ import annotations
@@ -18,13 +19,22 @@ from supportflow import ManualClock, SupportDesk
 
 from ._pg import pg_server, pg_url  # noqa: F401 - fixtures: a throwaway PostgreSQL cluster
 
+# stateful_step_count: the most rules per run of a state machine (tests/test_lifecycle_machine.py)
 settings.register_profile(
-    "default", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "default",
+    max_examples=60,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile(
-    "ci", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "ci",
+    max_examples=300,
+    stateful_step_count=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
-settings.register_profile("dev", max_examples=10, deadline=None)
+settings.register_profile("dev", max_examples=10, stateful_step_count=20, deadline=None)
 _profile = os.environ.get("HYPOTHESIS_PROFILE") or (
     "ci" if os.environ.get("CI", "").lower() in {"1", "true", "yes"} else "default"
 )

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from supportflow.policy import (
     DEFAULT_TRANSITIONS,
+    DEFAULT_UPDATE_TARGETS,
     FOLLOW_UP_FIELDS,
     Action,
     ReplyOutcome,
@@ -28,6 +29,7 @@ from supportflow.policy import (
     TimerKind,
     Transition,
 )
+from supportflow.testing import strategies as kit
 
 ZONES = (
     "America/Chicago",
@@ -305,6 +307,17 @@ def test_due_timer_armed_only_in_pending_and_solved(status: Status, due: datetim
 # -- the transition table -------------------------------------------------------------------
 
 
+KEEPS_STATUS = {
+    Action.AUTO_REPLY,
+    Action.UPDATE_OVERDUE,
+    Action.REQUEST_ESCALATION,
+    Action.REVIEW_ESCALATION,
+    Action.LINK_BUG,
+    Action.ANSWER_SURVEY,
+}
+"""Actions that record something without ever changing the status."""
+
+
 def lawful(row: Transition) -> bool:
     """Whether a row keeps the invariants of every lifecycle (DESIGN §1): nothing returns to
     NEW, CLOSED is final, only a reply to CLOSED follows up, only SOLVED reopens (into an
@@ -317,7 +330,7 @@ def lawful(row: Transition) -> bool:
         or (row.reopens and (status is not Status.SOLVED or to is Status.SOLVED))
         or (action is Action.AUTO_SOLVE and to is not Status.SOLVED)
         or (action is Action.AUTO_CLOSE and to is not Status.CLOSED)
-        or (action is Action.AUTO_REPLY and to is not status)
+        or (action in KEEPS_STATUS and to is not status)
     )
 
 
@@ -380,12 +393,18 @@ def test_default_table_rows_are_lawful() -> None:
     assert unlawful == []
 
 
-def test_closed_allows_only_follow_up_reply_and_auto_reply() -> None:
-    """In the default table CLOSED allows only a customer reply (which follows up) and an
-    auto-submitted reply (recorded, stays CLOSED)."""
+def test_closed_allows_only_follow_up_reply_and_bookkeeping() -> None:
+    """In the default table CLOSED allows only a customer reply (which follows up), an
+    auto-submitted reply, a bug link and the survey answer (all recorded, stays CLOSED)."""
     policy = SupportPolicy()
     allowed = {a for a in Action if policy.is_allowed(Status.CLOSED, a)}
-    assert allowed == {Action.CUSTOMER_REPLY, Action.AUTO_REPLY}
+    assert allowed == {
+        Action.CUSTOMER_REPLY,
+        Action.AUTO_REPLY,
+        Action.LINK_BUG,
+        Action.ANSWER_SURVEY,
+    }
+    assert all(row.to is Status.CLOSED for row in policy.transitions if row.status is Status.CLOSED)
     reply = policy.transition(Status.CLOSED, Action.CUSTOMER_REPLY)
     auto = policy.transition(Status.CLOSED, Action.AUTO_REPLY)
     assert reply is not None
@@ -465,14 +484,12 @@ def test_reply_outcome_agrees_with_table_for_any_table(
 # -- the policy fingerprint -----------------------------------------------------------------
 
 names = st.text(st.characters(categories=["L", "N"]), min_size=1, max_size=12)
-policies = st.builds(
-    SupportPolicy,
-    name=names,
-    zone=zones,
+policies = kit.policies(
+    zones=ZONES,
     close_after_days=st.integers(min_value=0, max_value=60),
     pending_solve_after_days=st.integers(min_value=0, max_value=60),
-    follow_up_copies=st.frozensets(st.sampled_from(sorted(FOLLOW_UP_FIELDS))),
-    transitions=tables,
+    transitions=st.one_of(tables, kit.transition_tables()),
+    names=names,
 )
 
 
@@ -499,6 +516,20 @@ def changed_policies(draw: st.DrawFn) -> tuple[SupportPolicy, SupportPolicy]:
     elif field == "follow_up_copies":
         flipped = draw(st.sampled_from(sorted(FOLLOW_UP_FIELDS)))
         value = policy.follow_up_copies ^ {flipped}
+    elif field == "calendar":
+        value = attrs.evolve(
+            policy.calendar, holiday_country=None if policy.calendar.holiday_country else "US"
+        )
+    elif field == "update_targets":
+        value = () if policy.update_targets else DEFAULT_UPDATE_TARGETS
+    elif field == "channel_hours":
+        hours = dict(policy.channel_hours)
+        hours["phone"] = "always" if hours.get("phone") == "business" else "business"
+        value = hours
+    elif field == "current_major_version":
+        value = 1 + (policy.current_major_version or 0) + draw(st.integers(0, 5))
+    elif field == "supported_major_versions":
+        value = policy.supported_major_versions + draw(st.integers(min_value=1, max_value=3))
     else:
         rows = list(policy.transitions)
         taken = {(r.status, r.action): i for i, r in enumerate(rows)}

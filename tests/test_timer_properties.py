@@ -16,154 +16,18 @@ import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from supportflow import ManualClock, Severity, SupportDesk, TicketView, TransitionRejected
+from supportflow import ManualClock, SupportDesk
+from supportflow.testing import Outcome, Step, facts, histories, play
 
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 """Monday 2026-03-02 09:00 in Chicago; ten-day waits reach across the March DST change."""
 
 SECOND = timedelta(seconds=1)
 MAX_WAIT = 10 * 86400
-TIMER_EVENTS = {"Solved", "Closed"}
+TIMER_EVENTS = {"Solved", "Closed", "UpdateOverdue"}
 
-# -- generated command sequences ------------------------------------------------------------
-
-
-@attrs.frozen
-class Wait:
-    """Let `seconds` of elapsed time pass."""
-
-    seconds: int
-
-
-@attrs.frozen
-class WaitForDue:
-    """Move to the pending timer's due instant of the `ticket`-th ticket, plus `offset` s
-    (no wait if it has no pending timer, or that instant is not in the future)."""
-
-    ticket: int
-    offset: int
-
-
-@attrs.frozen
-class Submit:
-    key: int
-    """Message-id key: the same key is a second delivery of the same message."""
-
-
-@attrs.frozen
-class Agent:
-    command: str
-    ticket: int
-    severity: Severity = Severity.MEDIUM
-
-
-@attrs.frozen
-class CustomerReply:
-    ticket: int
-    auto_submitted: bool
-    key: int | None
-
-
-Command = Submit | Agent | CustomerReply
-
-
-@attrs.frozen
-class Step:
-    wait: Wait | WaitForDue
-    sweeps: tuple[int, ...]
-    """Moments within the wait, in thousandths of it, at which the worker runs (one desk)."""
-    command: Command
-
-
-waits = st.one_of(
-    st.builds(Wait, st.integers(min_value=0, max_value=MAX_WAIT)),
-    st.builds(Wait, st.sampled_from([0, 1, 3600, 86400, 3 * 86400, 7 * 86400])),
-    st.builds(
-        WaitForDue, ticket=st.integers(min_value=0, max_value=3), offset=st.sampled_from([-1, 0, 1])
-    ),
-)
-ticket_indexes = st.integers(min_value=0, max_value=3)
-agent_commands = st.builds(
-    Agent,
-    # solve and request_info arm the timers, so they come up more often
-    command=st.sampled_from(
-        ["solve", "solve", "request_info", "request_info", "reply", "assign", "change_severity"]
-    ),
-    ticket=ticket_indexes,
-    severity=st.sampled_from(Severity),
-)
-commands: st.SearchStrategy[Command] = st.one_of(
-    st.builds(Submit, key=st.integers(min_value=0, max_value=2)),
-    agent_commands,
-    agent_commands,
-    st.builds(
-        CustomerReply,
-        ticket=ticket_indexes,
-        auto_submitted=st.booleans(),
-        key=st.none() | st.integers(min_value=0, max_value=3),
-    ),
-)
-sweep_moments = st.lists(st.integers(min_value=0, max_value=1000), max_size=2).map(
-    lambda moments: tuple(sorted(moments))
-)
-steps = st.builds(Step, wait=waits, sweeps=sweep_moments, command=commands)
-first_steps = st.builds(
-    Step, wait=st.builds(Wait, st.just(0)), sweeps=st.just(()), command=st.just(Submit(key=0))
-)
-sequences = st.builds(
-    lambda first, rest: [first, *rest], first_steps, st.lists(steps, min_size=2, max_size=30)
-)
-
-# -- playing a sequence ---------------------------------------------------------------------
-
-
-def pending_due(view: TicketView) -> datetime | None:
-    return view.solve_due_at if view.solve_due_at is not None else view.close_due_at
-
-
-def wait_target(desk: SupportDesk, now: datetime, wait: Wait | WaitForDue) -> datetime:
-    if isinstance(wait, Wait):
-        return now + wait.seconds * SECOND
-    tids = list(desk.ticket_ids())
-    if not tids:
-        return now
-    due = pending_due(desk.get(tids[wait.ticket % len(tids)]))
-    if due is None or due + wait.offset * SECOND <= now:
-        return now
-    return due + wait.offset * SECOND
-
-
-def perform(desk: SupportDesk, command: Command) -> tuple[Any, ...]:
-    """Run `command`; the outcome is its result, or the facts of its refusal."""
-    if isinstance(command, Submit):
-        tid = desk.submit(
-            requester="ann@example.com",
-            subject="Cannot restore",
-            message_id=f"submit-{command.key}@example.com",
-        )
-        return ("submitted", tid)
-    tids = list(desk.ticket_ids())
-    tid = tids[command.ticket % len(tids)]
-    try:
-        if isinstance(command, CustomerReply):
-            mid = None if command.key is None else f"reply-{command.key}@example.com"
-            landed = desk.customer_reply(
-                tid, body="more", message_id=mid, auto_submitted=command.auto_submitted
-            )
-            return ("landed", landed)
-        if command.command == "assign":
-            desk.assign(tid, agent="bob")
-        elif command.command == "reply":
-            desk.reply(tid, agent="bob", body="Looking into it")
-        elif command.command == "request_info":
-            desk.request_info(tid, agent="bob", body="Which version?")
-        elif command.command == "solve":
-            desk.solve(tid, agent="bob", solution="Reinstall")
-        else:
-            desk.change_severity(tid, command.severity, by="bob", reason="impact")
-    except TransitionRejected as error:
-        return ("rejected", error.ticket_id, error.status, error.action, error.allowed)
-    return ("done", command.command, tid)
+sequences = histories()
+"""Generated histories (`supportflow.testing.histories`) for the default policy."""
 
 
 @attrs.frozen
@@ -172,7 +36,7 @@ class Played:
     """The desk whose worker ran at the generated moments."""
     unswept: SupportDesk
     """The desk whose worker never ran."""
-    outcomes: tuple[tuple[tuple[Any, ...], tuple[Any, ...]], ...]
+    outcomes: tuple[tuple[Outcome, ...], ...]
 
 
 @contextmanager
@@ -180,29 +44,9 @@ def play_twice(sequence: Sequence[Step], final_wait: int) -> Iterator[Played]:
     """Play `sequence` on two memory desks sharing one clock; only one runs the worker."""
     clock = ManualClock(START)
     with SupportDesk(clock=clock) as swept, SupportDesk(clock=clock) as unswept:
-        outcomes = []
-        for step in sequence:
-            now = clock.now()
-            target = wait_target(unswept, now, step.wait)
-            for moment in step.sweeps:
-                clock.set(now + (target - now) * moment // 1000)
-                swept.run_due_timers()
-            clock.set(target)
-            outcomes.append((perform(swept, step.command), perform(unswept, step.command)))
+        outcomes = play(sequence, clock, swept, unswept, run_worker=(True, False))
         clock.advance(seconds=final_wait)
         yield Played(swept=swept, unswept=unswept, outcomes=tuple(outcomes))
-
-
-_BOOKKEEPING = ("written_at", "previous_hash")
-
-
-def facts(desk: SupportDesk, tid: UUID) -> list[tuple[str, dict[str, Any]]]:
-    """The ticket's events as (class name, fields), without the `written_at` bookkeeping and
-    the hash chain (which covers `written_at`)."""
-    return [
-        (type(event).__name__, {k: v for k, v in vars(event).items() if k not in _BOOKKEEPING})
-        for event in desk.history(tid)
-    ]
 
 
 final_waits = st.integers(min_value=0, max_value=MAX_WAIT)
@@ -278,14 +122,7 @@ def test_sqlite_reopened_desk_returns_equal_views(sequence: list[Step], final_wa
         url = f"sqlite:///{Path(directory) / 'tickets.db'}"
         clock = ManualClock(START)
         with SupportDesk(store=url, clock=clock) as live:
-            for step in sequence:
-                now = clock.now()
-                target = wait_target(live, now, step.wait)
-                for moment in step.sweeps:
-                    clock.set(now + (target - now) * moment // 1000)
-                    live.run_due_timers()
-                clock.set(target)
-                perform(live, step.command)
+            play(sequence, clock, live)
             clock.advance(seconds=final_wait)
             tids = list(live.ticket_ids())
             views = [live.get(tid) for tid in tids]

@@ -16,13 +16,15 @@ from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.tests.persistence import ApplicationRecorderTestCase
 
-from supportflow import ManualClock, SupportDesk
+from supportflow import ManualClock, SupportDesk, SupportPolicy
 from supportflow._pg_recorder import PostgresTimerRecorder
 from supportflow._recorders import DueRow, MemoryTimerRecorder, SQLiteTimerRecorder
 
 from ._pg import PgServer, fresh_schema_url
 
 FRI = datetime(2026, 3, 6, 16, 0, tzinfo=UTC)
+NO_SLA = SupportPolicy(update_targets=())
+"""These tests are about the close and auto-solve timers: no update-SLA timers in the way."""
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgresql"])
@@ -37,7 +39,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def desk(store: str) -> Iterator[SupportDesk]:
-    with SupportDesk(store, clock=ManualClock(FRI)) as d:
+    with SupportDesk(store, policy=NO_SLA, clock=ManualClock(FRI)) as d:
         yield d
 
 
@@ -108,14 +110,14 @@ def test_sweep_visits_only_due_rows_not_every_ticket(desk: SupportDesk) -> None:
 def test_migrate_backfills_tickets_stored_before_the_index(tmp_path: Path) -> None:
     """An SQLite file whose timer table is missing gets its pending timers indexed on open."""
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    with SupportDesk(url, clock=ManualClock(FRI)) as desk:
+    with SupportDesk(url, policy=NO_SLA, clock=ManualClock(FRI)) as desk:
         tid = desk.submit(requester="ann@example.com", subject="x")
         desk.solve(tid, agent="bob", solution="x")
     import sqlite3
 
     with sqlite3.connect(tmp_path / "old.db") as conn:
         conn.execute("DROP TABLE stored_events_timers")
-    with SupportDesk(url, clock=ManualClock(FRI)) as desk:
+    with SupportDesk(url, policy=NO_SLA, clock=ManualClock(FRI)) as desk:
         assert desk._timers.count_timers() == 1
         assert desk.run_due_timers(now=FRI + timedelta(days=4)) == 1
     assert SupportDesk.migrate(url) == 0  # idempotent: nothing pending any more

@@ -19,12 +19,14 @@ from uuid import UUID
 
 import pytest
 
-from supportflow import ManualClock, Severity, Status, SupportDesk
+from supportflow import ManualClock, Severity, Status, SupportDesk, SupportPolicy
 from supportflow._timers import IndexedApplication
 from supportflow.ticket import Ticket
 from supportflow.worker import run_worker
 
 FRI = datetime(2026, 3, 6, 16, 0, tzinfo=UTC)
+NO_SLA = SupportPolicy(update_targets=())
+"""These tests are about the close and auto-solve timers: no update-SLA timers in the way."""
 DUE_TICKETS = 500
 
 AGENT = """
@@ -105,7 +107,7 @@ def written(lines: list[str]) -> int:
 
 def solved_tickets(store: str, count: int, at: datetime) -> list[UUID]:
     """`count` tickets solved at `at`, saved in batches (setup, not under test)."""
-    with SupportDesk(store, clock=ManualClock(at)) as desk:
+    with SupportDesk(store, policy=NO_SLA, clock=ManualClock(at)) as desk:
         policy = desk.policy
         tickets = []
         for i in range(count):
@@ -136,10 +138,10 @@ def kinds(desk: SupportDesk, tid: UUID) -> list[str]:
 
 def test_processes_replying_to_one_ticket_lose_no_event(store: str) -> None:
     """4 processes replying 8 times each to one ticket: versions 1..33, every reply once."""
-    with SupportDesk(store, clock=ManualClock(FRI)) as desk:
+    with SupportDesk(store, policy=NO_SLA, clock=ManualClock(FRI)) as desk:
         tid = desk.submit(requester="ann@example.com", subject="x")
     agents(store, "reply", 8, FRI + timedelta(hours=1), [tid], n=4)
-    with SupportDesk(store, clock=ManualClock(FRI)) as desk:
+    with SupportDesk(store, policy=NO_SLA, clock=ManualClock(FRI)) as desk:
         events = desk.history(tid)
         assert [e.originator_version for e in events] == list(range(1, 34))
         bodies = sorted(e.body for e in events[1:])  # type: ignore[attr-defined]
@@ -148,13 +150,13 @@ def test_processes_replying_to_one_ticket_lose_no_event(store: str) -> None:
 
 def test_same_late_message_from_8_processes_makes_one_follow_up(store: str) -> None:
     """One inbound reply to a closed ticket, delivered by 8 processes at once: one follow-up."""
-    with SupportDesk(store, clock=ManualClock(FRI)) as desk:
+    with SupportDesk(store, policy=NO_SLA, clock=ManualClock(FRI)) as desk:
         tid = desk.submit(requester="ann@example.com", subject="x")
         desk.solve(tid, agent="bob", solution="done")
     lines = agents(store, "customer", 1, FRI + timedelta(days=5), [tid], n=8)
     landed = {line.split()[2] for line in lines if line.startswith("landed")}
     assert len(landed) == 1
-    with SupportDesk(store, clock=ManualClock(FRI + timedelta(days=5))) as desk:
+    with SupportDesk(store, policy=NO_SLA, clock=ManualClock(FRI + timedelta(days=5))) as desk:
         assert [str(f) for f in desk.get(tid).follow_ups] == list(landed)
         assert kinds(desk, UUID(landed.pop())) == ["Submitted"]
 
@@ -168,7 +170,7 @@ def test_concurrent_workers_close_every_ticket_once(store: str) -> None:
     procs = [worker(store, "--once", "--now", now, "--batch-size", "50") for _ in range(count)]
     lines = [line for proc in procs for line in finish(proc)]
     assert written(lines) == DUE_TICKETS
-    with SupportDesk(store, clock=ManualClock(FRI + timedelta(days=4))) as desk:
+    with SupportDesk(store, policy=NO_SLA, clock=ManualClock(FRI + timedelta(days=4))) as desk:
         for tid in tids:
             assert kinds(desk, tid) == ["Submitted", "Solved", "Closed"]
         assert desk._timers.count_timers() == 0
@@ -188,12 +190,12 @@ def test_killed_worker_then_restart_fires_every_timer_once(store: str) -> None:
             break
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL
-    with SupportDesk(store, clock=ManualClock(FRI)) as desk:
+    with SupportDesk(store, policy=NO_SLA, clock=ManualClock(FRI)) as desk:
         closed = sum(kinds(desk, t)[-1] == "Closed" for t in tids)
     assert 30 <= closed < DUE_TICKETS  # killed in the middle
     lines = finish(worker(store, "--once", "--now", now))
     assert written(lines) == DUE_TICKETS - closed
-    with SupportDesk(store, clock=ManualClock(FRI + timedelta(days=4))) as desk:
+    with SupportDesk(store, policy=NO_SLA, clock=ManualClock(FRI + timedelta(days=4))) as desk:
         for tid in tids:
             assert kinds(desk, tid) == ["Submitted", "Solved", "Closed"]
         assert desk._timers.count_timers() == 0
@@ -202,7 +204,7 @@ def test_killed_worker_then_restart_fires_every_timer_once(store: str) -> None:
 def test_worker_down_for_days_fires_each_timer_once_at_its_due_instant(store: str) -> None:
     """Worker runs at jumping (and once backward-stepping) instants: every timer is written
     once, stamped with its due instant, never early."""
-    with SupportDesk(store, clock=ManualClock(FRI)) as desk:
+    with SupportDesk(store, policy=NO_SLA, clock=ManualClock(FRI)) as desk:
         pending = desk.submit(requester="ann@example.com", subject="p")
         desk.request_info(pending, agent="bob", body="?")
         solved = desk.submit(requester="bo@example.com", subject="s")
@@ -213,13 +215,13 @@ def test_worker_down_for_days_fires_each_timer_once_at_its_due_instant(store: st
     assert close_due is not None
     for days in (1, 5, 2):  # 5 -> 2: the worker's clock steps back
         finish(worker(store, "--once", "--now", (FRI + timedelta(days=days)).isoformat()))
-    with SupportDesk(store, clock=ManualClock(FRI)) as desk:
+    with SupportDesk(store, policy=NO_SLA, clock=ManualClock(FRI)) as desk:
         assert kinds(desk, pending) == ["Submitted", "Responded"]  # nothing early
         assert kinds(desk, solved) == ["Submitted", "Solved", "Closed"]
         close_after_solve = desk.get(pending, as_of=solve_due).close_due_at
     for days in (8, 40, 40):
         finish(worker(store, "--once", "--now", (FRI + timedelta(days=days)).isoformat()))
-    with SupportDesk(store, clock=ManualClock(FRI + timedelta(days=40))) as desk:
+    with SupportDesk(store, policy=NO_SLA, clock=ManualClock(FRI + timedelta(days=40))) as desk:
         auto = [e for e in desk.history(pending) if type(e).__name__ in {"Solved", "Closed"}]
         assert [(type(e).__name__, e.timestamp) for e in auto] == [
             ("Solved", solve_due),
@@ -234,14 +236,14 @@ def test_reply_racing_auto_close_in_two_processes_gives_one_outcome(store: str) 
     """Customer replies at due - 1 s in one process while a worker closes in another: each
     ticket is either reopened (no Closed) or closed (reply refused, no Reopened)."""
     tids = solved_tickets(store, 20, FRI)
-    with SupportDesk(store, clock=ManualClock(FRI)) as desk:
+    with SupportDesk(store, policy=NO_SLA, clock=ManualClock(FRI)) as desk:
         due = desk.get(tids[0]).close_due_at
     assert due is not None
     proc = worker(store, "--once", "--now", (due + timedelta(hours=1)).isoformat())
     lines = agents(store, "customer", 1, due - timedelta(seconds=1), tids, n=1)
     finish(proc)
     outcome = {UUID(line.split()[1]): line.split()[0] for line in lines}
-    with SupportDesk(store, clock=ManualClock(due - timedelta(seconds=1))) as desk:
+    with SupportDesk(store, policy=NO_SLA, clock=ManualClock(due - timedelta(seconds=1))) as desk:
         for tid in tids:
             history = kinds(desk, tid)
             if outcome[tid] == "landed":
@@ -268,7 +270,7 @@ def test_worker_stops_gracefully_on_sigterm_with_exit_0(tmp_path: Path) -> None:
 def test_embedded_worker_stops_when_event_set(tmp_path: Path) -> None:
     """`run_worker` in a thread sweeps until its stop event is set, then returns 0."""
     clock = ManualClock(FRI)
-    with SupportDesk(f"sqlite:///{tmp_path / 't.db'}", clock=clock) as desk:
+    with SupportDesk(f"sqlite:///{tmp_path / 't.db'}", policy=NO_SLA, clock=clock) as desk:
         tid = desk.submit(requester="ann@example.com", subject="x")
         desk.solve(tid, agent="bob", solution="x")
         clock.advance(days=4)

@@ -43,9 +43,7 @@ def timer_rows(objs: tuple[Any, ...]) -> list[DueRow]:
 
 
 def _row(ticket: Ticket) -> DueRow | None:
-    timer = _RULES.due_timer(
-        ticket.status, solve_due_at=ticket.solve_due_at, close_due_at=ticket.close_due_at
-    )
+    timer = ticket.pending_timer(_RULES)
     if timer is None:
         return None
     return DueRow(timer.due_at, ticket.id, ticket.version, timer.kind.value)

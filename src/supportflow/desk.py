@@ -39,7 +39,7 @@ from .errors import (
 )
 from .policy import ReplyOutcome, Severity, Status, SupportPolicy, require_aware_utc
 from .ticket import Ticket
-from .views import TicketView
+from .views import EscalationRequest, TicketView
 
 __all__ = ["SupportDesk"]
 
@@ -207,10 +207,16 @@ class SupportDesk:
         product: Mapping[str, str] | None = None,
         tags: Iterable[str] = (),
         message_id: str | None = None,
+        product_version: str | None = None,
         at: _dt.datetime | None = None,
     ) -> UUID:
         """Open a ticket; returns its id. With a `message_id`, a second delivery of the same
-        message returns the same ticket and records nothing."""
+        message returns the same ticket and records nothing.
+
+        `product_version` is the customer's software version; a version older than the
+        policy's supported majors is flagged (`view.supported is False`), never refused.
+        Whether the `channel` is staffed at that moment is `is_open(channel, at)`; a ticket
+        is recorded either way, so nothing a customer sent is lost."""
         self._at(at)  # validate early: a bad `at` is refused before anything else
         requester_ = _text(requester, "requester")
         subject_ = _text(subject, "subject")
@@ -219,6 +225,7 @@ class SupportDesk:
         channel_ = _text(channel, "channel")
         product_ = self._product(product)
         tags_ = self._tags(tags)
+        version_ = None if product_version is None else _text(product_version, "product_version")
         mid = _message_id(message_id)
         ticket_id = ticket_id_for_message(mid) if mid else uuid.uuid4()
 
@@ -231,6 +238,7 @@ class SupportDesk:
             ticket = Ticket.submit(
                 ticket_id=ticket_id,
                 policy=self._policy,
+                product_version=version_,
                 at=when,
                 requester=requester_,
                 subject=subject_,
@@ -367,6 +375,152 @@ class SupportDesk:
             return self._follow_up(ticket, policy, sender=sender, body=body_, mid=mid, when=when)
 
         return self._retrying(tid, attempt)
+
+    def request_escalation(
+        self,
+        ticket_id: UUID,
+        *,
+        reason: str,
+        requested_severity: Severity | int | str | None = None,
+        contact: str | None = None,
+        by: str | None = None,
+        at: _dt.datetime | None = None,
+    ) -> None:
+        """The customer asks for escalation: why, to which severity, how to reach them.
+
+        Refused on a CLOSED ticket and while an earlier request waits for review."""
+        tid = self._ticket_id(ticket_id)
+        reason_ = _text(reason, "reason", ticket_id=tid)
+        wanted = None if requested_severity is None else self._severity(requested_severity)
+        contact_ = None if contact is None else _text(contact, "contact", ticket_id=tid)
+        by_ = None if by is None else _text(by, "by", ticket_id=tid)
+        self._command(
+            tid,
+            at,
+            lambda t, p, when: t.request_escalation(
+                p,
+                by=by_ or t.requester,
+                reason=reason_,
+                requested_severity=wanted,
+                contact=contact_,
+                at=when,
+            ),
+        )
+
+    def review_escalation(
+        self,
+        ticket_id: UUID,
+        *,
+        manager: str,
+        accept: bool,
+        severity: Severity | int | str | None = None,
+        reassign_to: str | None = None,
+        note: str = "",
+        at: _dt.datetime | None = None,
+    ) -> None:
+        """A manager reviews the pending escalation request. Accepting may change the severity
+        and reassign the ticket (each its own event); declining changes nothing else."""
+        tid = self._ticket_id(ticket_id)
+        manager_ = _text(manager, "manager", ticket_id=tid)
+        if not isinstance(accept, bool):
+            raise InvalidCommand("accept must be True or False", ticket_id=tid)
+        severity_ = None if severity is None else self._severity(severity)
+        agent_ = None if reassign_to is None else _text(reassign_to, "reassign_to", ticket_id=tid)
+        note_ = _text(note, "note", allow_empty=True, strip=False, ticket_id=tid)
+        self._command(
+            tid,
+            at,
+            lambda t, p, when: t.review_escalation(
+                p,
+                manager=manager_,
+                accept=accept,
+                severity=severity_,
+                reassign_to=agent_,
+                note=note_,
+                at=when,
+            ),
+        )
+
+    def link_bug(
+        self, ticket_id: UUID, *, reference: str, by: str, at: _dt.datetime | None = None
+    ) -> None:
+        """Link the ticket to an internal bug report (once per reference)."""
+        tid = self._ticket_id(ticket_id)
+        reference_ = _text(reference, "reference", ticket_id=tid)
+        by_ = _text(by, "by", ticket_id=tid)
+        self._command(
+            tid, at, lambda t, p, when: t.link_bug(p, reference=reference_, by=by_, at=when)
+        )
+
+    def tickets_for_bug(self, reference: str) -> list[UUID]:
+        """The tickets linked to bug `reference`, in the order they were linked."""
+        reference_ = _text(reference, "reference")
+        topic = get_topic(Ticket.BugLinked)
+        found: list[UUID] = []
+        start = 1
+        while True:
+            batch = self._app.recorder.select_notifications(start=start, limit=500, topics=[topic])
+            if not batch:
+                return found
+            for item in batch:
+                event: Any = self._app.mapper.to_domain_event(item)
+                if event.reference == reference_ and event.originator_id not in found:
+                    found.append(event.originator_id)
+            start = batch[-1].id + 1
+
+    def record_survey(
+        self,
+        ticket_id: UUID,
+        *,
+        rating: int,
+        comment: str = "",
+        by: str | None = None,
+        at: _dt.datetime | None = None,
+    ) -> None:
+        """Record the requester's answer to the satisfaction survey (1-5), once, on the
+        CLOSED ticket; a second answer is refused."""
+        tid = self._ticket_id(ticket_id)
+        if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+            raise InvalidCommand(
+                f"rating must be a whole number 1..5, got {rating!r}", ticket_id=tid
+            )
+        comment_ = _text(comment, "comment", allow_empty=True, strip=False, ticket_id=tid)
+        by_ = None if by is None else _text(by, "by", ticket_id=tid)
+        self._command(
+            tid,
+            at,
+            lambda t, p, when: t.answer_survey(
+                p, rating=rating, comment=comment_, by=by_ or t.requester, at=when
+            ),
+        )
+
+    def queue(
+        self,
+        *,
+        assignee: str | None = None,
+        status: Status | Iterable[Status] | None = None,
+    ) -> list[TicketView]:
+        """The triage view: active tickets (NEW, OPEN, PENDING) ordered by severity, then by
+        when their next agent update is due (no due instant last), then by age. Filter by
+        `assignee` and by `status` (one or several)."""
+        active = {Status.NEW, Status.OPEN, Status.PENDING}
+        if status is None:
+            wanted = active
+        elif isinstance(status, Status):
+            wanted = {status}
+        else:
+            wanted = set(status)
+        far = _dt.datetime.max.replace(tzinfo=_dt.UTC)
+        views = [
+            view
+            for view in (self.get(tid) for tid in self.ticket_ids())
+            if view.status in wanted and (assignee is None or view.assignee == assignee)
+        ]
+        return sorted(views, key=lambda v: (int(v.severity), v.update_due_at or far, v.created_at))
+
+    def is_open(self, channel: str, at: _dt.datetime | None = None) -> bool:
+        """Whether `channel` takes requests at `at` (default: now) under the desk's policy."""
+        return self._policy.is_open(_text(channel, "channel"), self._at(at))
 
     def run_due_timers(self, now: _dt.datetime | None = None) -> int:
         """Write every timer due at or before `now` (default: the clock), each stamped with its
@@ -525,7 +679,7 @@ class SupportDesk:
         self,
         ticket_id: UUID,
         at: _dt.datetime | None,
-        decide: Callable[[Ticket, SupportPolicy, _dt.datetime], bool],
+        decide: Callable[[Ticket, SupportPolicy, _dt.datetime], object],
     ) -> None:
         tid = self._ticket_id(ticket_id)
         self._at(at)
@@ -685,6 +839,18 @@ class SupportDesk:
             follow_ups=ticket.follow_ups,
             reopen_count=ticket.reopen_count,
             policy_version=ticket.policy_version,
+            product_version=ticket.product_version,
+            supported=ticket.supported,
+            update_due_at=ticket.update_due_at,
+            update_overdue_at=ticket.update_overdue_at,
+            sla_breaches=ticket.sla_breaches,
+            pending_escalation=None
+            if ticket.pending_escalation is None
+            else EscalationRequest(**ticket.pending_escalation),
+            escalations=ticket.escalations,
+            bugs=ticket.bugs,
+            survey_rating=ticket.survey_rating,
+            survey_comment=ticket.survey_comment,
             version=recorded_version,
             as_of=as_of,
             unwritten_timer_events=unwritten,

@@ -21,7 +21,15 @@ from eventsourcing.domain import Aggregate
 
 from ._chain import GENESIS, event_hash
 from .errors import InvalidCommand, TransitionRejected
-from .policy import Action, ReplyOutcome, Severity, Status, SupportPolicy, Transition
+from .policy import (
+    Action,
+    DueTimer,
+    ReplyOutcome,
+    Severity,
+    Status,
+    SupportPolicy,
+    Transition,
+)
 
 __all__ = ["Ticket"]
 
@@ -36,8 +44,20 @@ _PEOPLE_ACTIONS = frozenset(
         Action.SOLVE,
         Action.CHANGE_SEVERITY,
         Action.CUSTOMER_REPLY,
+        Action.REQUEST_ESCALATION,
+        Action.REVIEW_ESCALATION,
+        Action.LINK_BUG,
+        Action.ANSWER_SURVEY,
     }
 )
+
+
+def _clock_changed(t: Any, due: _dt.datetime | None, since: _dt.datetime | None) -> None:
+    """Copy the update clock an event records; a new clock clears the recorded breach."""
+    if (due, since) != (t.update_due_at, t.update_clock_since):
+        t.update_overdue_at = None
+    t.update_due_at = due
+    t.update_clock_since = since
 
 
 class Ticket(Aggregate):
@@ -69,10 +89,24 @@ class Ticket(Aggregate):
         tags: list[str]
         follow_up_of: UUID | None
         message_id: str | None
+        product_version: str | None
+        supported: bool | None
+        update_due_at: _dt.datetime | None
 
         def apply(self, aggregate: Any) -> None:
             t: Ticket = aggregate
             t.policy_version = self.policy_version
+            t.product_version = self.product_version
+            t.supported = self.supported
+            t.update_due_at = self.update_due_at
+            t.update_clock_since = self.timestamp if self.update_due_at is not None else None
+            t.update_overdue_at = None
+            t.sla_breaches = 0
+            t.pending_escalation = None
+            t.escalations = 0
+            t.bugs = ()
+            t.survey_rating = None
+            t.survey_comment = None
             t.requester = self.requester
             t.subject = self.subject
             t.description = self.description
@@ -115,11 +149,14 @@ class Ticket(Aggregate):
         asks_for_input: bool
         status: str
         solve_due_at: _dt.datetime | None
+        update_due_at: _dt.datetime | None
+        update_clock_since: _dt.datetime | None
 
         def apply(self, aggregate: Any) -> None:
             t: Ticket = aggregate
             t.status = _STATUS_BY_VALUE[self.status]
             t.solve_due_at = self.solve_due_at
+            _clock_changed(t, self.update_due_at, self.update_clock_since)
             if self.role == "agent" and t.first_response_at is None:
                 t.first_response_at = self.timestamp
 
@@ -141,18 +178,22 @@ class Ticket(Aggregate):
             t.solved_at = self.timestamp
             t.solve_due_at = None
             t.close_due_at = self.close_due_at
+            _clock_changed(t, None, None)
 
     class Reopened(Event):
         """A `SOLVED` ticket became active again before its close time; the close timer is off."""
 
         by: str
         reason: str
+        update_due_at: _dt.datetime | None
+        update_clock_since: _dt.datetime | None
 
         def apply(self, aggregate: Any) -> None:
             t: Ticket = aggregate
             t.status = Status.OPEN
             t.close_due_at = None
             t.reopen_count += 1
+            _clock_changed(t, self.update_due_at, self.update_clock_since)
 
     class Closed(Event):
         """The close timer fired (`automatic`); the ticket is final."""
@@ -165,6 +206,7 @@ class Ticket(Aggregate):
             t.status = Status.CLOSED
             t.close_due_at = None
             t.solve_due_at = None
+            _clock_changed(t, None, None)
 
     class FollowUpCreated(Event):
         """A customer replied to this closed ticket; the reply became ticket `follow_up_id`."""
@@ -184,10 +226,79 @@ class Ticket(Aggregate):
         previous: int
         by: str
         reason: str
+        update_due_at: _dt.datetime | None
 
         def apply(self, aggregate: Any) -> None:
             t: Ticket = aggregate
             t.severity = Severity(self.severity)
+            _clock_changed(t, self.update_due_at, t.update_clock_since)
+
+    class UpdateOverdue(Event):
+        """The update timer fired: no agent update by `due_at` (stamped at that instant). The
+        breach is recorded once per update clock; the next agent update starts a new clock."""
+
+        due_at: _dt.datetime
+        severity: int
+        automatic: bool
+        written_at: _dt.datetime | None
+
+        def apply(self, aggregate: Any) -> None:
+            t: Ticket = aggregate
+            t.update_overdue_at = self.timestamp
+            t.sla_breaches += 1
+
+    class EscalationRequested(Event):
+        """The customer asked for escalation: why, to which severity, and how to reach them."""
+
+        by: str
+        reason: str
+        requested_severity: int | None
+        contact: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            t: Ticket = aggregate
+            t.pending_escalation = {
+                "by": self.by,
+                "reason": self.reason,
+                "requested_severity": self.requested_severity,
+                "contact": self.contact,
+                "at": self.timestamp,
+            }
+            t.escalations += 1
+
+    class EscalationReviewed(Event):
+        """A manager reviewed the escalation request; a severity change and a reassignment
+        that follow are their own events."""
+
+        manager: str
+        accepted: bool
+        note: str
+
+        def apply(self, aggregate: Any) -> None:
+            t: Ticket = aggregate
+            t.pending_escalation = None
+
+    class BugLinked(Event):
+        """An agent linked the ticket to an internal bug report."""
+
+        reference: str
+        by: str
+
+        def apply(self, aggregate: Any) -> None:
+            t: Ticket = aggregate
+            t.bugs = (*t.bugs, self.reference)
+
+    class SurveyAnswered(Event):
+        """The requester answered the satisfaction survey sent when the ticket closed."""
+
+        rating: int
+        comment: str
+        by: str
+
+        def apply(self, aggregate: Any) -> None:
+            t: Ticket = aggregate
+            t.survey_rating = self.rating
+            t.survey_comment = self.comment
 
     # -- state (set by the events above) ----------------------------------------------------
 
@@ -209,6 +320,17 @@ class Ticket(Aggregate):
     reopen_count: int
     solved_at: _dt.datetime | None
     first_response_at: _dt.datetime | None
+    product_version: str | None
+    supported: bool | None
+    update_due_at: _dt.datetime | None
+    update_clock_since: _dt.datetime | None
+    update_overdue_at: _dt.datetime | None
+    sla_breaches: int
+    pending_escalation: dict[str, Any] | None
+    escalations: int
+    bugs: tuple[str, ...]
+    survey_rating: int | None
+    survey_comment: str | None
     _chain_last: Ticket.Event
 
     def __init__(self) -> None:
@@ -232,6 +354,7 @@ class Ticket(Aggregate):
         tags: list[str],
         follow_up_of: UUID | None = None,
         message_id: str | None = None,
+        product_version: str | None = None,
     ) -> Ticket:
         """A new ticket under `policy`; inputs are already validated by the desk."""
         return cls._create(
@@ -249,6 +372,9 @@ class Ticket(Aggregate):
             tags=list(tags),
             follow_up_of=follow_up_of,
             message_id=message_id,
+            product_version=product_version,
+            supported=policy.is_supported_version(product_version),
+            update_due_at=policy.update_due_at(severity, at),
         )
 
     def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
@@ -284,9 +410,7 @@ class Ticket(Aggregate):
         """
         count = 0
         while True:
-            timer = policy.due_timer(
-                self.status, solve_due_at=self.solve_due_at, close_due_at=self.close_due_at
-            )
+            timer = self.pending_timer(policy)
             if timer is None or not policy.is_due(timer, until):
                 return count
             row = policy.transition(self.status, timer.action)
@@ -303,11 +427,41 @@ class Ticket(Aggregate):
                     written_at=max(written_at, due),
                     close_due_at=policy.close_due_at(due),
                 )
+            elif timer.action is Action.UPDATE_OVERDUE:
+                self.trigger_event(
+                    self.UpdateOverdue,
+                    timestamp=due,
+                    due_at=timer.due_at,
+                    severity=int(self.severity),
+                    automatic=True,
+                    written_at=max(written_at, due),
+                )
             else:
                 self.trigger_event(
                     self.Closed, timestamp=due, automatic=True, written_at=max(written_at, due)
                 )
             count += 1
+
+    def pending_timer(self, policy: SupportPolicy) -> DueTimer | None:
+        """The timer armed on this ticket now (its update clock counts until its breach)."""
+        return policy.due_timer(
+            self.status,
+            solve_due_at=self.solve_due_at,
+            close_due_at=self.close_due_at,
+            update_due_at=self.update_due_at if self.update_overdue_at is None else None,
+        )
+
+    def _clock(
+        self, policy: SupportPolicy, status: Status, at: _dt.datetime, *, restart: bool
+    ) -> dict[str, _dt.datetime | None]:
+        """The update clock after a change to `status` at `at` (restarted by agent updates,
+        reactivation and reopening; paused while PENDING; stopped at SOLVED)."""
+        if not policy.update_clock_runs(status):
+            return {"update_due_at": None, "update_clock_since": None}
+        if restart or self.update_clock_since is None:
+            due = policy.update_due_at(self.severity, at)
+            return {"update_due_at": due, "update_clock_since": None if due is None else at}
+        return {"update_due_at": self.update_due_at, "update_clock_since": self.update_clock_since}
 
     def check_time(self, at: _dt.datetime) -> None:
         """Refuse a command dated before this ticket's last event."""
@@ -351,7 +505,13 @@ class Ticket(Aggregate):
         action = Action.REQUEST_INFO if asks_for_input else Action.REPLY
         row = self.allowed(policy, action)
         if row.reopens:
-            self.trigger_event(self.Reopened, timestamp=at, by=agent, reason=action.value)
+            self.trigger_event(
+                self.Reopened,
+                timestamp=at,
+                by=agent,
+                reason=action.value,
+                **self._clock(policy, Status.OPEN, at, restart=True),
+            )
         self.trigger_event(
             self.Responded,
             timestamp=at,
@@ -363,6 +523,7 @@ class Ticket(Aggregate):
             asks_for_input=asks_for_input,
             status=row.to.value,
             solve_due_at=policy.solve_due_at(at) if row.to is Status.PENDING else None,
+            **self._clock(policy, row.to, at, restart=True),
         )
         return True
 
@@ -387,6 +548,9 @@ class Ticket(Aggregate):
         self.allowed(policy, Action.CHANGE_SEVERITY)
         if severity is self.severity:
             return False
+        due = self.update_due_at
+        if self.update_clock_since is not None and policy.update_clock_runs(self.status):
+            due = policy.update_due_at(severity, self.update_clock_since)  # re-targeted
         self.trigger_event(
             self.SeverityChanged,
             timestamp=at,
@@ -394,6 +558,7 @@ class Ticket(Aggregate):
             previous=int(self.severity),
             by=by,
             reason=reason,
+            update_due_at=due,
         )
         return True
 
@@ -419,7 +584,14 @@ class Ticket(Aggregate):
             row = policy.transition(self.status, Action.CUSTOMER_REPLY)
             to = self.status if row is None else row.to
             if outcome is ReplyOutcome.REOPEN:
-                self.trigger_event(self.Reopened, timestamp=at, by=by, reason="customer_reply")
+                self.trigger_event(
+                    self.Reopened,
+                    timestamp=at,
+                    by=by,
+                    reason="customer_reply",
+                    **self._clock(policy, Status.OPEN, at, restart=True),
+                )
+        restart = outcome in (ReplyOutcome.REACTIVATE, ReplyOutcome.REOPEN)
         self.trigger_event(
             self.Responded,
             timestamp=at,
@@ -431,6 +603,7 @@ class Ticket(Aggregate):
             asks_for_input=False,
             status=to.value,
             solve_due_at=self.solve_due_at if to is Status.PENDING else None,
+            **self._clock(policy, to, at, restart=restart),
         )
         return outcome
 
@@ -444,3 +617,76 @@ class Ticket(Aggregate):
             by=by,
             message_id=message_id,
         )
+
+    def request_escalation(
+        self,
+        policy: SupportPolicy,
+        *,
+        by: str,
+        reason: str,
+        requested_severity: Severity | None,
+        contact: str | None,
+        at: _dt.datetime,
+    ) -> None:
+        self.allowed(policy, Action.REQUEST_ESCALATION)
+        if self.pending_escalation is not None:
+            raise InvalidCommand(
+                "an escalation request is already waiting for a manager's review",
+                ticket_id=self.id,
+            )
+        self.trigger_event(
+            self.EscalationRequested,
+            timestamp=at,
+            by=by,
+            reason=reason,
+            requested_severity=None if requested_severity is None else int(requested_severity),
+            contact=contact,
+        )
+
+    def review_escalation(
+        self,
+        policy: SupportPolicy,
+        *,
+        manager: str,
+        accept: bool,
+        severity: Severity | None,
+        reassign_to: str | None,
+        note: str,
+        at: _dt.datetime,
+    ) -> None:
+        self.allowed(policy, Action.REVIEW_ESCALATION)
+        if self.pending_escalation is None:
+            raise InvalidCommand("there is no escalation request to review", ticket_id=self.id)
+        if not accept and (severity is not None or reassign_to is not None):
+            raise InvalidCommand(
+                "a declined escalation changes nothing: give no severity and no reassign_to",
+                ticket_id=self.id,
+            )
+        if severity is not None:
+            self.allowed(policy, Action.CHANGE_SEVERITY)
+        if reassign_to is not None:
+            self.allowed(policy, Action.ASSIGN)
+        self.trigger_event(
+            self.EscalationReviewed, timestamp=at, manager=manager, accepted=accept, note=note
+        )
+        if severity is not None:
+            self.change_severity(
+                policy, severity=severity, by=manager, reason=f"escalation: {note}", at=at
+            )
+        if reassign_to is not None:
+            self.assign(policy, agent=reassign_to, at=at)
+
+    def link_bug(self, policy: SupportPolicy, *, reference: str, by: str, at: _dt.datetime) -> bool:
+        self.allowed(policy, Action.LINK_BUG)
+        if reference in self.bugs:
+            return False
+        self.trigger_event(self.BugLinked, timestamp=at, reference=reference, by=by)
+        return True
+
+    def answer_survey(
+        self, policy: SupportPolicy, *, rating: int, comment: str, by: str, at: _dt.datetime
+    ) -> None:
+        self.allowed(policy, Action.ANSWER_SURVEY)
+        if self.survey_rating is not None:
+            raise InvalidCommand("the survey was answered already", ticket_id=self.id)
+        self.trigger_event(self.SurveyAnswered, timestamp=at, rating=rating, comment=comment, by=by)

@@ -9,7 +9,18 @@ import attrs
 
 from .policy import Severity, Status
 
-__all__ = ["TicketView"]
+__all__ = ["EscalationRequest", "TicketView"]
+
+
+@attrs.frozen(kw_only=True)
+class EscalationRequest:
+    """A customer's escalation request waiting for a manager's review."""
+
+    by: str
+    reason: str
+    requested_severity: int | None
+    contact: str | None
+    at: _dt.datetime
 
 
 @attrs.frozen(kw_only=True)
@@ -45,6 +56,24 @@ class TicketView:
     as_of: _dt.datetime
     """The instant this view describes."""
     unwritten_timer_events: int = 0
+    product_version: str | None = None
+    supported: bool | None = None
+    """False when `product_version` is older than the supported majors; None if unknown."""
+    update_due_at: _dt.datetime | None = None
+    """When the next agent update is due (None while PENDING, SOLVED or CLOSED)."""
+    update_overdue_at: _dt.datetime | None = None
+    """When the current update clock was breached (recorded as `UpdateOverdue`), if it was."""
+    sla_breaches: int = 0
+    pending_escalation: EscalationRequest | None = None
+    escalations: int = 0
+    bugs: tuple[str, ...] = ()
+    survey_rating: int | None = None
+    survey_comment: str | None = None
+
+    @property
+    def sla_breached(self) -> bool:
+        """Whether the current update clock is breached."""
+        return self.update_overdue_at is not None
 
     @property
     def is_closed(self) -> bool:

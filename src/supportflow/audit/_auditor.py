@@ -21,7 +21,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
-from .._chain import GENESIS, event_hash
+from .._chain import GENESIS
 from .._records import MessageReceipt, PolicyRecord, follow_up_id
 from .._store import store_env
 from ..clock import SystemClock
@@ -30,6 +30,7 @@ from ..errors import InvalidCommand, SupportflowError, TicketNotFound
 from ..policy import (
     Action,
     ReplyOutcome,
+    Severity,
     Status,
     SupportPolicy,
     Transition,
@@ -37,6 +38,7 @@ from ..policy import (
 )
 from ..policy._transitions import transition_map
 from ..ticket import Ticket
+from ._fast import DueInstants, EventHasher
 from ._history import build_history, iso
 from ._model import AuditReport, Metrics, Summary, TicketHistory, Violation
 from ._registry import PolicyRegistry
@@ -52,6 +54,7 @@ BATCH = 1000
 MAX_LISTED_VIOLATIONS = 10_000
 
 _STATUS = {status.value: status for status in Status}
+_ACTION = {action.value: action for action in Action}
 _POLICY_TOPIC = get_topic(PolicyRecord.Adopted)
 
 
@@ -98,6 +101,8 @@ class _State:
         "severity",
         "solve_due",
         "status",
+        "update_due",
+        "update_overdue",
         "version",
     )
 
@@ -117,6 +122,12 @@ class _State:
         self.first_response: _dt.datetime | None = None
         self.first_solved: _dt.datetime | None = None
         self.reopen_action: Action | None = None
+        self.update_due: _dt.datetime | None = None
+        self.update_overdue = False
+
+    def armed_update_due(self) -> _dt.datetime | None:
+        """The update clock's due instant while its breach is not recorded yet."""
+        return None if self.update_overdue else self.update_due
 
 
 class _Check:
@@ -148,6 +159,14 @@ class _Check:
         self.auto_closes = 0
         self.max_lag: float | None = None
         self._tables: dict[int, Mapping[tuple[Status, Action], Transition]] = {}
+        self._due: dict[int, DueInstants] = {}
+
+    def due(self, policy: SupportPolicy) -> DueInstants:
+        """The policy's due instants (same answers, computed faster; see `_fast`)."""
+        found = self._due.get(id(policy))  # registry policies live as long as the audit
+        if found is None:
+            found = self._due[id(policy)] = DueInstants(policy)
+        return found
 
     def row(self, policy: SupportPolicy, status: Status, action: Action) -> Transition | None:
         """`policy.transition(status, action)`, with the table indexed once per policy."""
@@ -315,6 +334,14 @@ class _Check:
             return  # submitted after the audit time: only its integrity is checked
         state.policy = policy
         state.severity = event.severity
+        state.update_due = event.update_due_at
+        self._fact(
+            n,
+            event,
+            "update_due_at",
+            event.update_due_at,
+            policy.update_due_at(Severity(event.severity), event.timestamp),
+        )
         self.events += 1
         if event.follow_up_of is not None:
             parent = event.follow_up_of
@@ -358,7 +385,10 @@ class _Check:
         self, state: _State, n: Notification, event: Any, policy: SupportPolicy
     ) -> None:
         timer = policy.due_timer(
-            state.status, solve_due_at=state.solve_due, close_due_at=state.close_due
+            state.status,
+            solve_due_at=state.solve_due,
+            close_due_at=state.close_due,
+            update_due_at=state.armed_update_due(),
         )
         if timer is not None and timer.due_at <= event.timestamp:
             name = timer.kind.value.replace("_", "-")
@@ -418,7 +448,11 @@ class _Check:
         if automatic:
             self._automatic(state, n, event, policy, prior_at)
             return
+        if isinstance(event, Ticket.UpdateOverdue):
+            self._update_overdue(state, n, event, policy, prior_at)
+            return
         self._timer_before(state, n, event, policy)
+        self._update_clock(state, event)
         if isinstance(event, Ticket.Assigned):
             row = self._transition(state, n, event, Action.ASSIGN, policy)
             if row is not None:
@@ -438,11 +472,13 @@ class _Check:
                     n.id,
                     f"solve in status {state.status.name} records nothing under its policy",
                 )
-            self._fact(n, event, "close_due_at", event.close_due_at, policy.close_due_at(at))
+            self._fact(
+                n, event, "close_due_at", event.close_due_at, self.due(policy).close_due_at(at)
+            )
             self.agent_solves += 1
             self._solved(state, event)
         elif isinstance(event, Ticket.Reopened):
-            action = {a.value: a for a in Action}.get(
+            action = _ACTION.get(
                 "customer_reply" if event.reason == "customer_reply" else event.reason
             )
             row = None if action is None else self.row(policy, state.status, action)
@@ -500,6 +536,8 @@ class _Check:
                 self._effect(
                     event.message_id, child, "follow-up", tid, event.originator_version, n.id
                 )
+        elif type(event) in _BOOKKEEPING_ACTIONS:
+            self._transition(state, n, event, _BOOKKEEPING_ACTIONS[type(event)], policy)
         elif isinstance(event, Ticket.SeverityChanged):
             self._transition(state, n, event, Action.CHANGE_SEVERITY, policy)
             self._fact(n, event, "previous", event.previous, state.severity)
@@ -555,7 +593,7 @@ class _Check:
         to = state.status if row is None else row.to
         self._fact(n, event, "status", event.status, to.value)
         if action is Action.REQUEST_INFO:
-            expected_due = policy.solve_due_at(at) if to is Status.PENDING else None
+            expected_due = self.due(policy).solve_due_at(at) if to is Status.PENDING else None
         else:
             expected_due = state.solve_due if to is Status.PENDING else None
         self._fact(n, event, "solve_due_at", event.solve_due_at, expected_due)
@@ -571,6 +609,53 @@ class _Check:
         if state.first_solved is None:
             state.first_solved = event.timestamp
             self.time_to_solve.append((event.timestamp - state.created).total_seconds())
+
+    @staticmethod
+    def _update_clock(state: _State, event: Any) -> None:
+        """Follow the update clock the events record (a new clock clears the breach)."""
+        if isinstance(event, Ticket.Solved | Ticket.Closed):
+            due: _dt.datetime | None = None
+        elif hasattr(event, "update_due_at"):
+            due = event.update_due_at
+        else:
+            return
+        if due != state.update_due:
+            state.update_overdue = False
+        state.update_due = due
+
+    def _update_overdue(
+        self,
+        state: _State,
+        n: Notification,
+        event: Any,
+        policy: SupportPolicy,
+        prior_at: _dt.datetime,
+    ) -> None:
+        tid: UUID = event.originator_id
+        at: _dt.datetime = event.timestamp
+        armed = state.armed_update_due()
+        row = self.row(policy, state.status, Action.UPDATE_OVERDUE)
+        if row is None or armed is None:
+            self.violation(
+                "timer-instant",
+                tid,
+                event.originator_version,
+                n.id,
+                f"UpdateOverdue at {iso(at)}, but no update clock was running "
+                f"(status {state.status.name})",
+            )
+        elif at != max(armed, prior_at) or event.due_at != armed:
+            self.violation(
+                "timer-instant",
+                tid,
+                event.originator_version,
+                n.id,
+                f"UpdateOverdue stamped {iso(at)} for due {iso(event.due_at)}, but the update "
+                f"was due at {iso(armed)}; a breach is recorded exactly at its due instant",
+            )
+        if event.written_at is not None:
+            self.saw(event.written_at)
+        state.update_overdue = True
 
     def _automatic(
         self,
@@ -614,7 +699,9 @@ class _Check:
                 self.max_lag = lag
             self.saw(written)
         if isinstance(event, Ticket.Solved):
-            self._fact(n, event, "close_due_at", event.close_due_at, policy.close_due_at(at))
+            self._fact(
+                n, event, "close_due_at", event.close_due_at, self.due(policy).close_due_at(at)
+            )
             self.auto_solves += 1
             self._solved(state, event)
         else:
@@ -636,7 +723,10 @@ class _Check:
                     "the ticket's last event is a Reopened with no message after it",
                 )
             timer = state.policy.due_timer(
-                state.status, solve_due_at=state.solve_due, close_due_at=state.close_due
+                state.status,
+                solve_due_at=state.solve_due,
+                close_due_at=state.close_due,
+                update_due_at=state.armed_update_due(),
             )
             if timer is not None and timer.due_at + grace <= audit_time:
                 name = timer.kind.value.replace("_", "-")
@@ -790,6 +880,7 @@ class Auditor:
         ticket_topics = {get_topic(cls) for cls in _TICKET_CLASSES}
         position = 0
         sample: list[UUID] = []
+        event_hash = EventHasher()
         for n in self.notifications():
             position = n.id
             is_ticket = n.topic in ticket_topics
@@ -936,6 +1027,7 @@ class Auditor:
         mapper = self.application.mapper
         position = 0
         events = 0
+        event_hash = EventHasher()
         for n in self.notifications():
             position = n.id
             events += 1
@@ -1005,7 +1097,20 @@ _TICKET_CLASSES = (
     Ticket.Closed,
     Ticket.FollowUpCreated,
     Ticket.SeverityChanged,
+    Ticket.UpdateOverdue,
+    Ticket.EscalationRequested,
+    Ticket.EscalationReviewed,
+    Ticket.BugLinked,
+    Ticket.SurveyAnswered,
 )
+
+_BOOKKEEPING_ACTIONS: dict[type, Action] = {
+    Ticket.EscalationRequested: Action.REQUEST_ESCALATION,
+    Ticket.EscalationReviewed: Action.REVIEW_ESCALATION,
+    Ticket.BugLinked: Action.LINK_BUG,
+    Ticket.SurveyAnswered: Action.ANSWER_SURVEY,
+}
+"""Events that record something without changing the status: checked against the table."""
 
 
 def _ticket_id(value: object) -> UUID:

@@ -50,6 +50,9 @@ def _value(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)  # a valid TOML basic string
     if isinstance(value, list):
         return "[" + ", ".join(_value(item) for item in value) + "]"
+    if isinstance(value, dict):  # an inline table; keys are plain identifiers or quoted
+        items = ", ".join(f"{json.dumps(str(k))} = {_value(v)}" for k, v in value.items())
+        return "{ " + items + " }" if items else "{}"
     msg = f"cannot write {value!r} as TOML"
     raise TypeError(msg)
 

@@ -14,7 +14,7 @@ import attrs
 import holidays
 import pendulum
 
-from ._time import require_aware_utc, validate_zone
+from ._time import require_aware_utc, timezone, validate_zone
 
 __all__ = ["BusinessCalendar", "OpeningHours"]
 
@@ -115,6 +115,9 @@ class BusinessCalendar:
 
     def opening_on(self, day: _dt.date) -> tuple[_dt.datetime, _dt.datetime] | None:
         """The (opens, closes) instants of the local date `day` in aware UTC, or None if closed."""
+        return _opening(self, day)
+
+    def _opening_uncached(self, day: _dt.date) -> tuple[_dt.datetime, _dt.datetime] | None:
         if self.is_holiday(day):
             return None
         for row in self.hours:
@@ -124,11 +127,13 @@ class BusinessCalendar:
 
     def _instant(self, day: _dt.date, hhmm: str) -> _dt.datetime:
         t = _hhmm(hhmm)
-        local = pendulum.datetime(day.year, day.month, day.day, t.hour, t.minute, tz=self.zone)
+        local = pendulum.datetime(
+            day.year, day.month, day.day, t.hour, t.minute, tz=timezone(self.zone)
+        )
         return require_aware_utc(local, name="opening")
 
     def _local_date(self, at: _dt.datetime) -> _dt.date:
-        local = pendulum.instance(at).in_timezone(self.zone)
+        local = pendulum.instance(at).in_timezone(timezone(self.zone))
         return _dt.date(local.year, local.month, local.day)
 
     def _openings_from(self, at: _dt.datetime) -> Iterator[tuple[_dt.datetime, _dt.datetime]]:
@@ -209,6 +214,11 @@ class BusinessCalendar:
         if days == 0:
             return start
         return min(target[0] + offset, target[1])
+
+
+@functools.lru_cache(maxsize=8192)
+def _opening(calendar: BusinessCalendar, day: _dt.date) -> tuple[_dt.datetime, _dt.datetime] | None:
+    return calendar._opening_uncached(day)
 
 
 ALWAYS_OPEN = "always"

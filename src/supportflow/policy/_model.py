@@ -100,6 +100,12 @@ class Action(enum.Enum):
     """A customer message marked auto-submitted (RFC 3834): out-of-office, bounces."""
     AUTO_SOLVE = "auto_solve"
     AUTO_CLOSE = "auto_close"
+    UPDATE_OVERDUE = "update_overdue"
+    """Timer: an active ticket went without an agent update past its update target."""
+    REQUEST_ESCALATION = "request_escalation"
+    REVIEW_ESCALATION = "review_escalation"
+    LINK_BUG = "link_bug"
+    ANSWER_SURVEY = "answer_survey"
 
 
 class ReplyOutcome(enum.Enum):
@@ -124,3 +130,5 @@ class TimerKind(enum.Enum):
     """A `PENDING` ticket the customer did not answer is solved automatically."""
     AUTO_CLOSE = "auto_close"
     """A `SOLVED` ticket is closed automatically."""
+    UPDATE_OVERDUE = "update_overdue"
+    """An active ticket's agent update is overdue: the breach is recorded (once per clock)."""

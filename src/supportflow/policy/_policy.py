@@ -11,7 +11,9 @@ from typing import Any
 
 import attrs
 
-from ._model import Action, ReplyOutcome, Status, TimerKind
+from ._calendar import ALWAYS_OPEN, BUSINESS_HOURS, BusinessCalendar, OpeningHours
+from ._model import Action, ReplyOutcome, Severity, Status, TimerKind
+from ._sla import DEFAULT_UPDATE_TARGETS, UpdateTarget
 from ._time import add_calendar_days, validate_zone
 from ._transitions import DEFAULT_TRANSITIONS, Transition, transition_map
 
@@ -35,7 +37,7 @@ class DueTimer:
     @property
     def action(self) -> Action:
         """The transition-table action this timer performs."""
-        return Action.AUTO_SOLVE if self.kind is TimerKind.AUTO_SOLVE else Action.AUTO_CLOSE
+        return Action(self.kind.value)
 
 
 def _non_negative_days(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -81,6 +83,99 @@ def _table(
     transition_map(value)  # raises on duplicate rows
 
 
+_UPDATE_CLOCK_RUNS = frozenset({Status.NEW, Status.OPEN})
+
+_DEFAULT_CHANNEL_HOURS: tuple[tuple[str, str], ...] = (
+    ("api", ALWAYS_OPEN),
+    ("email", ALWAYS_OPEN),
+    ("phone", BUSINESS_HOURS),
+    ("web", ALWAYS_OPEN),
+)
+
+
+def _to_targets(value: Iterable[UpdateTarget]) -> tuple[UpdateTarget, ...]:
+    return tuple(value)
+
+
+def _targets(
+    instance: object, attribute: attrs.Attribute[Any], value: tuple[UpdateTarget, ...]
+) -> None:
+    if not value:
+        return  # no update SLA
+    severities = [t.severity for t in value if isinstance(t, UpdateTarget)]
+    if len(severities) != len(value) or sorted(severities) != sorted(Severity):
+        msg = (
+            "update_targets needs exactly one UpdateTarget per severity (CRITICAL .. LOW), "
+            "or none at all for no update SLA"
+        )
+        raise ValueError(msg)
+
+
+def _to_channel_hours(
+    value: Mapping[str, str] | Iterable[tuple[str, str]],
+) -> tuple[tuple[str, str], ...]:
+    pairs = value.items() if isinstance(value, Mapping) else value
+    return tuple(sorted((str(k), str(v)) for k, v in pairs))
+
+
+def _channel_hours(
+    instance: object, attribute: attrs.Attribute[Any], value: tuple[tuple[str, str], ...]
+) -> None:
+    for channel, hours in value:
+        if hours not in (ALWAYS_OPEN, BUSINESS_HOURS):
+            msg = f"channel {channel!r}: hours must be 'always' or 'business', got {hours!r}"
+            raise ValueError(msg)
+
+
+def _optional_major(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        msg = f"current_major_version must be a whole number >= 0 or None, got {value!r}"
+        raise ValueError(msg)
+
+
+def _positive_count(instance: object, attribute: attrs.Attribute[int], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        msg = f"{attribute.name} must be a whole number >= 1, got {value!r}"
+        raise ValueError(msg)
+
+
+def _major(version: str) -> int | None:
+    text = version.strip().lstrip("vV")
+    digits = ""
+    for char in text:
+        if not char.isdigit():
+            break
+        digits += char
+    return int(digits) if digits else None
+
+
+def _calendar_dict(calendar: BusinessCalendar) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "zone": calendar.zone,
+        "hours": [
+            {"weekday": h.weekday, "opens": h.opens, "closes": h.closes} for h in calendar.hours
+        ],
+    }
+    if calendar.holiday_country is not None:
+        out["holiday_country"] = calendar.holiday_country
+    if calendar.holiday_subdivision is not None:
+        out["holiday_subdivision"] = calendar.holiday_subdivision
+    return out
+
+
+def _calendar_from(data: Mapping[str, Any]) -> BusinessCalendar:
+    known = {"zone", "hours", "holiday_country", "holiday_subdivision"}
+    unknown = set(data) - known
+    if unknown:
+        msg = f"unknown calendar field(s) {sorted(unknown)}; known: {sorted(known)}"
+        raise ValueError(msg)
+    kwargs: dict[str, Any] = {k: data[k] for k in ("zone", "holiday_subdivision") if k in data}
+    kwargs["holiday_country"] = data.get("holiday_country")
+    if "hours" in data:
+        kwargs["hours"] = tuple(OpeningHours(**h) for h in data["hours"])
+    return BusinessCalendar(**kwargs)
+
+
 @attrs.frozen(kw_only=True)
 class SupportPolicy:
     """The rules a desk applies. Frozen and versioned: `version` is a fingerprint of every field.
@@ -108,6 +203,23 @@ class SupportPolicy:
         default=DEFAULT_TRANSITIONS, converter=_to_rows, validator=_table
     )
     """The transition table (see `supportflow.policy.DEFAULT_TRANSITIONS`)."""
+    calendar: BusinessCalendar = attrs.field(
+        default=attrs.Factory(lambda self: BusinessCalendar(zone=self.zone), takes_self=True),
+        validator=attrs.validators.instance_of(BusinessCalendar),
+    )
+    """Business hours and holidays (default: Mon-Fri 09:00-17:00 in `zone`, US federal holidays)."""
+    update_targets: tuple[UpdateTarget, ...] = attrs.field(
+        default=DEFAULT_UPDATE_TARGETS, converter=_to_targets, validator=_targets
+    )
+    """How often agents must update an active ticket, one target per severity."""
+    channel_hours: tuple[tuple[str, str], ...] = attrs.field(
+        default=_DEFAULT_CHANNEL_HOURS, converter=_to_channel_hours, validator=_channel_hours
+    )
+    """When each inbound channel is open: ``always`` (24/7) or ``business`` (calendar hours)."""
+    current_major_version: int | None = attrs.field(default=None, validator=_optional_major)
+    """The newest major version of the customer's software; None: versions are not checked."""
+    supported_major_versions: int = attrs.field(default=2, validator=_positive_count)
+    """How many of the most recent major versions are supported."""
 
     # -- identity ---------------------------------------------------------------------------
 
@@ -125,6 +237,18 @@ class SupportPolicy:
             "close_after_days": self.close_after_days,
             "pending_solve_after_days": self.pending_solve_after_days,
             "follow_up_copies": sorted(self.follow_up_copies),
+            "calendar": _calendar_dict(self.calendar),
+            "update_targets": [
+                {"severity": t.severity.name, "amount": t.amount, "unit": t.unit.value}
+                for t in self.update_targets
+            ],
+            "channel_hours": dict(self.channel_hours),
+            **(
+                {}
+                if self.current_major_version is None
+                else {"current_major_version": self.current_major_version}
+            ),
+            "supported_major_versions": self.supported_major_versions,
             "transitions": [
                 {
                     "status": t.status.value,
@@ -158,6 +282,13 @@ class SupportPolicy:
                     follows_up=bool(row.get("follows_up", False)),
                 )
                 for row in kwargs["transitions"]
+            )
+        if "calendar" in kwargs:
+            kwargs["calendar"] = _calendar_from(kwargs["calendar"])
+        if "update_targets" in kwargs:
+            kwargs["update_targets"] = tuple(
+                UpdateTarget(severity=t["severity"], amount=t["amount"], unit=t["unit"])
+                for t in kwargs["update_targets"]
             )
         return cls(**kwargs)
 
@@ -196,18 +327,67 @@ class SupportPolicy:
         *,
         solve_due_at: _dt.datetime | None,
         close_due_at: _dt.datetime | None,
+        update_due_at: _dt.datetime | None = None,
     ) -> DueTimer | None:
-        """The timer armed in `status`, given the due instants recorded on the ticket."""
+        """The timer armed in `status`, given the due instants recorded on the ticket.
+
+        At most one timer is armed at a time: the update clock runs while NEW or OPEN (pass
+        `update_due_at=None` once its breach is recorded), the auto-solve while PENDING, the
+        auto-close while SOLVED.
+        """
         if status is Status.PENDING and solve_due_at is not None:
             return DueTimer(kind=TimerKind.AUTO_SOLVE, due_at=solve_due_at)
         if status is Status.SOLVED and close_due_at is not None:
             return DueTimer(kind=TimerKind.AUTO_CLOSE, due_at=close_due_at)
+        if status in _UPDATE_CLOCK_RUNS and update_due_at is not None:
+            return DueTimer(kind=TimerKind.UPDATE_OVERDUE, due_at=update_due_at)
         return None
+
+    @staticmethod
+    def update_clock_runs(status: Status) -> bool:
+        """Whether the agent-update clock runs in `status` (it pauses while PENDING and stops
+        at SOLVED)."""
+        return status in _UPDATE_CLOCK_RUNS
 
     @staticmethod
     def is_due(timer: DueTimer, at: _dt.datetime) -> bool:
         """A timer fires *at* its due instant: at `due` or later it has fired."""
         return timer.due_at <= at
+
+    # -- business hours, update SLA, versions ------------------------------------------------
+
+    def update_target(self, severity: Severity) -> UpdateTarget | None:
+        """The update target of `severity` (None when the policy has no update SLA)."""
+        for target in self.update_targets:
+            if target.severity is severity:
+                return target
+        return None
+
+    def update_due_at(self, severity: Severity, since: _dt.datetime) -> _dt.datetime | None:
+        """When an agent update is due for a ticket of `severity` whose update clock
+        (re)started at `since`; None when the policy has no update SLA."""
+        target = self.update_target(severity)
+        return None if target is None else target.due_after(since, self.calendar)
+
+    def is_open(self, channel: str, at: _dt.datetime) -> bool:
+        """Whether `channel` takes requests at `at` (``always`` channels: 24/7; ``business``
+        channels: the calendar's hours). Channels not listed are always open."""
+        hours = dict(self.channel_hours).get(channel, ALWAYS_OPEN)
+        return hours == ALWAYS_OPEN or self.calendar.is_business_time(at)
+
+    def is_supported_version(self, version: str | None) -> bool | None:
+        """Whether software `version` (e.g. ``"4.2.1"``) is among the supported majors.
+
+        None when it cannot be told: no `current_major_version` set, or no version given or
+        no leading major number in it. An unsupported version is flagged, never refused.
+        """
+        if self.current_major_version is None or version is None:
+            return None
+        major = _major(version)
+        if major is None:
+            return None
+        oldest = self.current_major_version - self.supported_major_versions + 1
+        return major >= oldest
 
     # -- customer replies and follow-ups ----------------------------------------------------
 

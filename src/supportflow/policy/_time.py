@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 
 import pendulum
 
-__all__ = ["add_calendar_days", "require_aware_utc", "validate_zone"]
+__all__ = ["add_calendar_days", "require_aware_utc", "timezone", "validate_zone"]
 
 UTC = _dt.UTC
 
@@ -40,10 +41,16 @@ def require_aware_utc(value: object, *, name: str = "at") -> _dt.datetime:
     )
 
 
+@functools.cache
+def timezone(zone: str) -> pendulum.Timezone:
+    """pendulum's zone object for `zone`, loaded once (loading reads the zone database)."""
+    return pendulum.timezone(zone)
+
+
 def validate_zone(zone: str) -> str:
     """Return `zone` if it is an IANA time zone name pendulum knows, else raise `ValueError`."""
     try:
-        pendulum.timezone(zone)
+        timezone(zone)
     except Exception:  # pendulum raises its own InvalidTimezone / zoneinfo errors
         msg = f"unknown time zone {zone!r}; use an IANA name such as 'America/Chicago'"
         raise ValueError(msg) from None
@@ -58,5 +65,7 @@ def add_calendar_days(instant: _dt.datetime, days: int, zone: str) -> _dt.dateti
     size of the gap; a wall-clock time that exists twice (a fall-back fold) is the later of
     the two occurrences. The result is aware UTC.
     """
-    local = pendulum.instance(require_aware_utc(instant, name="instant")).in_timezone(zone)
+    local = pendulum.instance(require_aware_utc(instant, name="instant")).in_timezone(
+        timezone(zone)
+    )
     return require_aware_utc(local.add(days=days), name="due")

@@ -80,10 +80,39 @@ DEFAULT_TRANSITIONS: tuple[Transition, ...] = (
     # timers
     _row(_P, Action.AUTO_SOLVE, _S),
     _row(_S, Action.AUTO_CLOSE, _C),
+    _row(_N, Action.UPDATE_OVERDUE),
+    _row(_O, Action.UPDATE_OVERDUE),
+    # escalation: requested by the customer, reviewed by a manager, while the ticket is active
+    _row(_N, Action.REQUEST_ESCALATION),
+    _row(_O, Action.REQUEST_ESCALATION),
+    _row(_P, Action.REQUEST_ESCALATION),
+    _row(_S, Action.REQUEST_ESCALATION),
+    _row(_N, Action.REVIEW_ESCALATION),
+    _row(_O, Action.REVIEW_ESCALATION),
+    _row(_P, Action.REVIEW_ESCALATION),
+    _row(_S, Action.REVIEW_ESCALATION),
+    # bug links are bookkeeping: allowed in every status, also on a closed ticket
+    _row(_N, Action.LINK_BUG),
+    _row(_O, Action.LINK_BUG),
+    _row(_P, Action.LINK_BUG),
+    _row(_S, Action.LINK_BUG),
+    _row(_C, Action.LINK_BUG),
+    # the satisfaction survey is sent when the ticket closes
+    _row(_C, Action.ANSWER_SURVEY),
 )
 
 
 _TIMER_TARGETS = {Action.AUTO_SOLVE: Status.SOLVED, Action.AUTO_CLOSE: Status.CLOSED}
+_KEEPS_STATUS = frozenset(
+    {
+        Action.AUTO_REPLY,
+        Action.UPDATE_OVERDUE,
+        Action.REQUEST_ESCALATION,
+        Action.REVIEW_ESCALATION,
+        Action.LINK_BUG,
+        Action.ANSWER_SURVEY,
+    }
+)
 
 
 def _check_row(row: Transition) -> None:
@@ -108,8 +137,8 @@ def _check_row(row: Transition) -> None:
     if target is not None and row.to is not target:
         msg = f"{where}: the {row.action.value} timer always leads to {target.name}"
         raise ValueError(msg)
-    if row.action is Action.AUTO_REPLY and row.to is not row.status:
-        msg = f"{where}: an auto-submitted message never changes the status"
+    if row.action in _KEEPS_STATUS and row.to is not row.status:
+        msg = f"{where}: {row.action.value} never changes the status"
         raise ValueError(msg)
 
 
