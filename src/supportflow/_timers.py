@@ -83,12 +83,19 @@ class IndexedApplication(Application[UUID]):
         return recorder
 
 
+DEFAULT_CACHE_SIZE = 1000
+"""Tickets kept in memory per desk (an LRU cache, always fast-forwarded from the store)."""
+
+
 def _settings(store: str, env: Mapping[str, str] | None) -> dict[str, str]:
     settings = store_env(store)
     for key, value in (env or {}).items():
         if key in settings:
             raise InvalidCommand(f"env may not override {key}; it comes from the store URL")
         settings[key] = str(value)
+    # Recently used tickets stay in memory and are fast-forwarded from the store on each
+    # load (one query for newer events), so a command does not re-decode the whole history.
+    settings.setdefault("AGGREGATE_CACHE_MAXSIZE", str(DEFAULT_CACHE_SIZE))
     return settings
 
 

@@ -336,6 +336,19 @@ class Ticket(Aggregate):
     def __init__(self) -> None:
         """Ticket state is set by `Submitted.apply`; use `Ticket.submit` to create one."""
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Ticket:
+        """A copy for a command (the repository's cache hands out copies). Every attribute
+        is immutable (events are frozen, collections are tuples) except the two dicts and
+        the pending events, which are copied; so this is as good as a deep copy, and fast."""
+        clone = object.__new__(type(self))
+        state = dict(self.__dict__)
+        state["product"] = dict(self.product)
+        if self.pending_escalation is not None:
+            state["pending_escalation"] = dict(self.pending_escalation)
+        state["_pending_events"] = list(self._pending_events)
+        clone.__dict__.update(state)
+        return clone
+
     # -- creation ---------------------------------------------------------------------------
 
     @classmethod

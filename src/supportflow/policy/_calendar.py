@@ -133,7 +133,7 @@ class BusinessCalendar:
         return require_aware_utc(local, name="opening")
 
     def _local_date(self, at: _dt.datetime) -> _dt.date:
-        local = pendulum.instance(at).in_timezone(timezone(self.zone))
+        local = at.astimezone(timezone(self.zone))  # pendulum's zone is a zoneinfo zone
         return _dt.date(local.year, local.month, local.day)
 
     def _openings_from(self, at: _dt.datetime) -> Iterator[tuple[_dt.datetime, _dt.datetime]]:
