@@ -53,8 +53,9 @@ _PEOPLE_ACTIONS = frozenset(
 
 
 def _clock_changed(t: Any, due: _dt.datetime | None, since: _dt.datetime | None) -> None:
-    """Copy the update clock an event records; a new clock clears the recorded breach."""
-    if (due, since) != (t.update_due_at, t.update_clock_since):
+    """Copy the update clock an event records. A clock that (re)started clears the recorded
+    breach; a re-targeted one (same start, another due instant) keeps it: one breach per clock."""
+    if since != t.update_clock_since:
         t.update_overdue_at = None
     t.update_due_at = due
     t.update_clock_since = since

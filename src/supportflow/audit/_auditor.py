@@ -103,6 +103,7 @@ class _State:
         "status",
         "update_due",
         "update_overdue",
+        "update_since",
         "version",
     )
 
@@ -123,6 +124,7 @@ class _State:
         self.first_solved: _dt.datetime | None = None
         self.reopen_action: Action | None = None
         self.update_due: _dt.datetime | None = None
+        self.update_since: _dt.datetime | None = None
         self.update_overdue = False
 
     def armed_update_due(self) -> _dt.datetime | None:
@@ -335,6 +337,7 @@ class _Check:
         state.policy = policy
         state.severity = event.severity
         state.update_due = event.update_due_at
+        state.update_since = event.timestamp if event.update_due_at is not None else None
         self._fact(
             n,
             event,
@@ -612,16 +615,21 @@ class _Check:
 
     @staticmethod
     def _update_clock(state: _State, event: Any) -> None:
-        """Follow the update clock the events record (a new clock clears the breach)."""
+        """Follow the update clock the events record. A clock that (re)started clears the
+        breach; a re-targeted one (a severity change: same start) keeps it."""
+        since = state.update_since
         if isinstance(event, Ticket.Solved | Ticket.Closed):
             due: _dt.datetime | None = None
+            since = None
         elif hasattr(event, "update_due_at"):
             due = event.update_due_at
+            since = getattr(event, "update_clock_since", since)
         else:
             return
-        if due != state.update_due:
+        if since != state.update_since:
             state.update_overdue = False
         state.update_due = due
+        state.update_since = since
 
     def _update_overdue(
         self,
