@@ -9,28 +9,42 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
+from eventsourcing.utils import get_topic
 from hypothesis import given
 from hypothesis import strategies as st
 
 from supportflow import FixedClock, Severity, Status, SupportDesk, Ticket
 from supportflow._demo import (
+    BUGS,
+    CURRENT_MAJOR_VERSION,
+    MANAGER,
     MAX_AGENT_ROUNDS,
+    STATUS_UPDATE,
     AgentMove,
     CustomerMove,
+    DemoNotifier,
     DemoSummary,
     agent_ready_at,
     choose_agent_move,
+    decide_escalation,
     format_summary,
     is_business_time,
+    plan_check_in,
     plan_customer_after_solve,
     plan_day,
+    plan_escalation,
+    plan_survey_answer,
     run_demo,
 )
+from supportflow.audit import Auditor
 from supportflow.cli import main
+from supportflow.outbox import Delivery, Notification, PermanentDeliveryError
 
 CHICAGO = ZoneInfo("America/Chicago")
 
@@ -56,6 +70,29 @@ def _histories(desk: SupportDesk) -> list[list[object]]:
 
 def _without_path(summary: DemoSummary) -> DemoSummary:
     return attrs.evolve(summary, db_path="")
+
+
+def _events(desk: SupportDesk) -> list[object]:
+    return [e for history in _histories(desk) for e in history]
+
+
+def _logged(desk: SupportDesk, event_class: type) -> list[Any]:
+    """Every event of `event_class` in the store's notification log, in log order."""
+    app = desk.application
+    found: list[Any] = []
+    start = 1
+    while True:
+        batch = app.recorder.select_notifications(
+            start=start, limit=500, topics=[get_topic(event_class)]
+        )
+        if not batch:
+            return found
+        found.extend(app.mapper.to_domain_event(item) for item in batch)
+        start = batch[-1].id + 1
+
+
+def _major(version: str) -> int:
+    return int(version.split(".")[0])
 
 
 # -- the summary matches the store -------------------------------------------------------
@@ -137,6 +174,222 @@ def test_example_timeline_is_the_stored_history_after_default_run(
     ]
 
 
+def test_summary_version_flags_match_store_after_default_run(
+    default_run: DemoSummary, reopened: SupportDesk
+) -> None:
+    """Tickets naming a version and those flagged unsupported equal the stored views, and a
+    ticket is flagged exactly when its major is older than the two most recent ones."""
+    views = [reopened.get(tid) for tid in reopened.ticket_ids()]
+    named = [v for v in views if v.product_version is not None]
+    assert default_run.with_version == len(named)
+    assert default_run.unsupported == sum(v.supported is False for v in views)
+    for view in named:
+        assert view.product_version is not None
+        old = _major(view.product_version) < CURRENT_MAJOR_VERSION - 1
+        assert view.supported is (not old)
+
+
+def test_summary_sla_breaches_match_update_overdue_events_after_default_run(
+    default_run: DemoSummary, reopened: SupportDesk
+) -> None:
+    """Breaches are the stored UpdateOverdue events (and their tickets); status updates are
+    the agents' replies with the status-update body."""
+    histories = _histories(reopened)
+    overdue = [e for h in histories for e in h if isinstance(e, Ticket.UpdateOverdue)]
+    breached = sum(any(isinstance(e, Ticket.UpdateOverdue) for e in h) for h in histories)
+    updates = sum(
+        isinstance(e, Ticket.Responded) and e.role == "agent" and e.body == STATUS_UPDATE
+        for h in histories
+        for e in h
+    )
+    assert (default_run.sla_breaches, default_run.breached_tickets, default_run.status_updates) == (
+        len(overdue),
+        breached,
+        updates,
+    )
+
+
+def test_update_breaches_are_stamped_at_their_due_instant_after_default_run(
+    reopened: SupportDesk,
+) -> None:
+    """Each UpdateOverdue event happened when the update was due, not when a worker saw it."""
+    overdue = [e for e in _events(reopened) if isinstance(e, Ticket.UpdateOverdue)]
+    assert overdue
+    for event in overdue:
+        assert event.timestamp >= event.due_at
+        assert event.automatic
+        assert event.written_at is not None
+        assert event.written_at >= event.timestamp
+
+
+def test_summary_escalations_match_store_after_default_run(
+    default_run: DemoSummary, reopened: SupportDesk
+) -> None:
+    """Requests, accepted and declined reviews, severity changes by the manager and requests
+    still waiting equal what the store holds."""
+    events = _events(reopened)
+    reviews = [e for e in events if isinstance(e, Ticket.EscalationReviewed)]
+    waiting = sum(reopened.get(tid).pending_escalation is not None for tid in reopened.ticket_ids())
+    raised = sum(isinstance(e, Ticket.SeverityChanged) and e.by == MANAGER for e in events)
+    assert (
+        default_run.escalations_requested,
+        default_run.escalations_accepted,
+        default_run.escalations_declined,
+        default_run.escalations_waiting,
+        default_run.escalation_severity_changes,
+    ) == (
+        sum(isinstance(e, Ticket.EscalationRequested) for e in events),
+        sum(e.accepted for e in reviews),
+        sum(not e.accepted for e in reviews),
+        waiting,
+        raised,
+    )
+
+
+def test_reassignments_come_from_accepted_escalations_after_default_run(
+    default_run: DemoSummary, reopened: SupportDesk
+) -> None:
+    """Every move from one agent to another follows an accepted review at the same instant,
+    and their number is the summary's."""
+    moves = 0
+    for history in _histories(reopened):
+        for index, event in enumerate(history):
+            if not isinstance(event, Ticket.Assigned) or event.previous in (None, event.agent):
+                continue
+            moves += 1
+            reviews = [
+                e
+                for e in history[:index]
+                if isinstance(e, Ticket.EscalationReviewed) and e.timestamp == event.timestamp
+            ]
+            assert [e.accepted for e in reviews] == [True]
+    assert moves == default_run.reassignments
+
+
+def test_summary_bug_links_match_store_after_default_run(
+    default_run: DemoSummary, reopened: SupportDesk
+) -> None:
+    """Each bug's ticket count equals its BugLinked events and `tickets_for_bug`; every linked
+    ticket has the subject of that known bug."""
+    linked: dict[str, set[UUID]] = {}
+    for event in _events(reopened):
+        if isinstance(event, Ticket.BugLinked):
+            linked.setdefault(event.reference, set()).add(event.originator_id)
+    assert dict(default_run.bugs) == {ref: len(tids) for ref, tids in linked.items()}
+    subjects = {ref: subject for subject, ref in BUGS.items()}
+    for reference, tids in linked.items():
+        assert set(reopened.tickets_for_bug(reference)) == tids
+        assert {reopened.get(tid).subject for tid in tids} == {subjects[reference]}
+
+
+def test_summary_surveys_match_store_after_default_run(
+    default_run: DemoSummary, reopened: SupportDesk
+) -> None:
+    """Survey answers and their ratings equal the stored answers, all on CLOSED tickets."""
+    views = [reopened.get(tid) for tid in reopened.ticket_ids()]
+    answered = [v for v in views if v.survey_rating is not None]
+    ratings = Counter(v.survey_rating for v in answered)
+    assert default_run.surveys_answered == len(answered)
+    assert dict(default_run.survey_ratings) == {r: ratings[r] for r in range(1, 6)}
+    assert {v.status for v in answered} == {Status.CLOSED}
+
+
+def test_surveys_answered_only_after_survey_delivered_after_default_run(
+    reopened: SupportDesk,
+) -> None:
+    """A customer answers only a survey request the outbox delivered before the answer."""
+    delivered_at = {}
+    requests = {e.originator_id: e for e in _logged(reopened, Delivery.Requested)}
+    for event in _logged(reopened, Delivery.Delivered):
+        note = requests[event.originator_id]
+        if note.kind == "survey_request":
+            delivered_at[note.ticket_id] = event.timestamp
+    answers = [e for e in _events(reopened) if isinstance(e, Ticket.SurveyAnswered)]
+    assert answers
+    for answer in answers:
+        assert answer.timestamp > delivered_at[answer.originator_id]
+
+
+def test_summary_notifications_match_outbox_after_default_run(
+    default_run: DemoSummary, reopened: SupportDesk
+) -> None:
+    """Requested, delivered, retried, failed and pending notifications equal the outbox's
+    stored events, and one notification was requested per Solved and per Closed event."""
+    requested = _logged(reopened, Delivery.Requested)
+    delivered = _logged(reopened, Delivery.Delivered)
+    failures = _logged(reopened, Delivery.Failed)
+    failed = sum(e.permanent for e in failures)
+    events = _events(reopened)
+    asked = sum(isinstance(e, Ticket.Solved | Ticket.Closed) for e in events)
+    assert (
+        default_run.notifications_requested,
+        default_run.notifications_delivered,
+        default_run.notifications_retried,
+        default_run.notifications_failed,
+        default_run.notifications_pending,
+    ) == (
+        len(requested),
+        len(delivered),
+        sum(not e.permanent for e in failures),
+        failed,
+        len(requested) - len(delivered) - failed,
+    )
+    assert len(requested) == asked
+
+
+def test_notifications_delivered_at_most_once_after_default_run(reopened: SupportDesk) -> None:
+    """No outbox record is marked delivered twice, nor both delivered and failed for good."""
+    delivered = [e.originator_id for e in _logged(reopened, Delivery.Delivered)]
+    gave_up = {e.originator_id for e in _logged(reopened, Delivery.Failed) if e.permanent}
+    assert len(delivered) == len(set(delivered))
+    assert not gave_up & set(delivered)
+
+
+def test_summary_queue_is_the_desk_triage_queue_after_default_run(
+    default_run: DemoSummary, reopened: SupportDesk
+) -> None:
+    """The queue in the summary is the top of `queue()` on a new desk at the end instant."""
+    queue = reopened.queue()
+    assert default_run.queue_size == len(queue)
+    assert [(q.ticket, q.severity, q.update_due_at, q.breached) for q in default_run.queue_top] == [
+        (v.id, v.severity, v.update_due_at, v.sla_breached)
+        for v in queue[: len(default_run.queue_top)]
+    ]
+    assert len(default_run.queue_top) == min(5, len(queue))
+
+
+def test_demo_store_passes_audit_after_default_run(reopened: SupportDesk) -> None:
+    """The auditor finds no violation in the store the default demo leaves."""
+    report = Auditor(reopened).audit()
+    assert report.violations == ()
+    assert report.clean
+
+
+def test_every_policy_feature_outcome_occurs_with_default_settings(
+    default_run: DemoSummary,
+) -> None:
+    """The default demo shows breaches, accepted and declined escalations, a raised severity,
+    a reassignment, bug links, unsupported versions, surveys, and delivered, retried and
+    permanently failed notifications."""
+    outcomes = {
+        "sla_breaches": default_run.sla_breaches,
+        "status_updates": default_run.status_updates,
+        "escalations_accepted": default_run.escalations_accepted,
+        "escalations_declined": default_run.escalations_declined,
+        "escalation_severity_changes": default_run.escalation_severity_changes,
+        "reassignments": default_run.reassignments,
+        "bugs_shared": sum(n > 1 for _, n in default_run.bugs),
+        "unsupported": default_run.unsupported,
+        "supported": default_run.with_version - default_run.unsupported,
+        "surveys_answered": default_run.surveys_answered,
+        "notifications_delivered": default_run.notifications_delivered,
+        "notifications_retried": default_run.notifications_retried,
+        "notifications_failed": default_run.notifications_failed,
+        "queue_size": default_run.queue_size,
+    }
+    assert [name for name, count in outcomes.items() if count == 0] == []
+
+
 def test_every_lifecycle_outcome_occurs_with_default_settings(default_run: DemoSummary) -> None:
     """The default demo shows auto-solve, auto-close, reopen, follow-up, dedup and auto-reply."""
     outcomes = {
@@ -168,6 +421,34 @@ def test_formatted_summary_names_counts_and_path_after_default_run(
     line = next(line for line in text.splitlines() if "auto-solved" in line)
     assert str(default_run.auto_solved) in line.split()
     assert default_run.timeline[0].at.astimezone(CHICAGO).strftime("%H:%M %Z") in text
+
+
+def test_formatted_summary_reports_feature_counts_after_default_run(
+    default_run: DemoSummary,
+) -> None:
+    """The text has a line each for SLA breaches, escalations, surveys and notifications
+    showing the summary's counts, and lists the queue's first ticket."""
+    lines = format_summary(default_run).splitlines()
+
+    def words(label: str) -> list[str]:
+        line = next(line for line in lines if line.strip().startswith(label))
+        return line.replace(",", " ").replace(":", " ").replace("(", " ").split()
+
+    assert str(default_run.sla_breaches) in words("update SLA breaches")
+    assert {str(default_run.escalations_requested), str(default_run.escalations_accepted)} <= set(
+        words("escalations")
+    )
+    assert str(default_run.surveys_answered) in words("surveys answered")
+    notifications = words("notifications")
+    for count in (
+        default_run.notifications_delivered,
+        default_run.notifications_retried,
+        default_run.notifications_failed,
+        default_run.notifications_pending,
+    ):
+        assert str(count) in notifications
+    first = default_run.queue_top[0]
+    assert any(first.subject in line and first.severity.name in line for line in lines)
 
 
 # -- determinism -------------------------------------------------------------------------
@@ -268,6 +549,123 @@ def test_phone_submissions_only_in_business_hours(seed: int, day: int) -> None:
         assert day_start <= submission.at < day_start + timedelta(hours=23)
         if submission.channel.value == "phone":
             assert is_business_time(submission.at)
+
+
+@given(seed=st.integers(), severity=st.sampled_from(list(Severity)))
+def test_only_high_and_critical_tickets_are_escalated(seed: int, severity: Severity) -> None:
+    """Escalation plans exist only for HIGH and CRITICAL tickets and ask for a more severe
+    level (or none, for CRITICAL)."""
+    plan = plan_escalation(random.Random(seed), severity)
+    if severity in (Severity.MEDIUM, Severity.LOW):
+        assert plan is None
+    elif plan is not None:
+        assert plan.after > timedelta(0)
+        assert plan.review_after > timedelta(0)
+        if severity is Severity.CRITICAL:
+            assert plan.requested_severity is None
+        else:
+            assert plan.requested_severity is Severity.CRITICAL
+
+
+@given(
+    seed=st.integers(),
+    severity=st.sampled_from(list(Severity)),
+    requested=st.none() | st.sampled_from(list(Severity)),
+    assignee=st.none() | st.sampled_from(["bob", "carol", "dave", "erin"]),
+)
+def test_escalation_decision_never_lowers_severity_nor_keeps_agent(
+    seed: int, severity: Severity, requested: Severity | None, assignee: str | None
+) -> None:
+    """A declined review changes nothing; an accepted one only raises the severity and only
+    hands the ticket to a different agent."""
+    decision = decide_escalation(
+        random.Random(seed), severity=severity, requested=requested, assignee=assignee
+    )
+    if not decision.accept:
+        assert (decision.severity, decision.reassign_to) == (None, None)
+    if decision.severity is not None:
+        assert decision.severity < severity
+    if decision.reassign_to is not None:
+        assert decision.reassign_to != assignee
+    assert decision.note.strip()
+
+
+@given(
+    seed=st.integers(),
+    lead=st.integers(min_value=0, max_value=3 * 24 * 60),
+)
+def test_status_update_is_planned_near_due_and_never_in_the_past(seed: int, lead: int) -> None:
+    """A status update is planned not before now, and within 90 minutes before to three
+    hours after the update is due (when that is still ahead)."""
+    now = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
+    due = now + timedelta(minutes=lead)
+    at = plan_check_in(random.Random(seed), now, due)
+    assert at >= now
+    assert at <= max(now, due + timedelta(hours=3))
+    if lead >= 90:
+        assert at >= due - timedelta(minutes=90)
+
+
+@given(seed=st.integers())
+def test_survey_answers_are_ratings_one_to_five_after_delivery(seed: int) -> None:
+    """A planned survey answer has a rating 1..5, a comment, and comes after the delivery."""
+    answer = plan_survey_answer(random.Random(seed))
+    if answer is not None:
+        assert 1 <= answer.rating <= 5
+        assert answer.comment
+        assert answer.after > timedelta(0)
+
+
+def _note(number: int) -> Notification:
+    return Notification(
+        key=f"survey_request:{number}",
+        kind="survey_request",
+        ticket_id=UUID(int=number),
+        requester="ann@acme.example",
+        subject="Cannot restore",
+        requested_at=datetime(2026, 3, 2, 15, 0, tzinfo=UTC),
+    )
+
+
+def _outcomes(notifier: DemoNotifier, count: int) -> list[str]:
+    out = []
+    for number in range(count):
+        try:
+            notifier.deliver(_note(number))
+        except PermanentDeliveryError:
+            out.append("permanent")
+        except TimeoutError:
+            out.append("transient")
+        else:
+            out.append("delivered")
+    return out
+
+
+def test_demo_notifier_fails_now_and_then_and_same_seed_same_outcomes() -> None:
+    """The demo gateway delivers most notifications, fails some transiently and some for
+    good, and makes the same choices for the same seed."""
+    first = _outcomes(DemoNotifier(3), 600)
+    assert first == _outcomes(DemoNotifier(3), 600)
+    assert set(first) == {"delivered", "transient", "permanent"}
+    assert first.count("delivered") > len(first) // 2
+
+
+def test_demo_notifier_keeps_only_accepted_notifications() -> None:
+    """`delivered` lists exactly the notifications whose delivery did not raise, in order."""
+    notifier = DemoNotifier(5)
+    outcomes = _outcomes(notifier, 200)
+    expected = [_note(n) for n, outcome in enumerate(outcomes) if outcome == "delivered"]
+    assert notifier.delivered == expected
+
+
+@given(seed=st.integers(), day=st.integers(min_value=0, max_value=300))
+def test_only_phone_submissions_lack_a_version(seed: int, day: int) -> None:
+    """Web and email tickets name a software version; phone tickets don't."""
+    day_start = datetime(2026, 1, 1, 6, 0, tzinfo=UTC) + timedelta(days=day)
+    for submission in plan_day(
+        random.Random(seed), day_start, tickets=6, seed=seed, first_number=1
+    ):
+        assert (submission.product_version is None) is (submission.channel.value == "phone")
 
 
 # -- the command line --------------------------------------------------------------------

@@ -1,13 +1,20 @@
 """The `supportflow demo`: a simulated support desk on a SQLite file.
 
 Customers submit tickets, agents work them, customers answer in time, late or never, out-of-office
-auto-replies arrive and some mails are delivered twice. The clock is a `ManualClock` that starts on
-a Monday in March 2026, so the run crosses the US daylight-saving change of 2026-03-08, and time
-advances hour by hour while `run_due_timers()` runs like a worker.
+auto-replies arrive and some mails are delivered twice. Agents send status updates to keep the
+update SLA (`SupportPolicy.update_targets`), except on a few neglected tickets and when they are
+swamped, so some `UpdateOverdue` breaches happen. Customers of some HIGH and CRITICAL tickets ask
+for escalation and a manager reviews each request hours later. Known bugs are linked to their
+tickets, tickets name the customer's software version (old majors are flagged unsupported), and
+a delivery worker sends solved notices and satisfaction surveys through the outbox with a mail
+gateway that fails now and then; some customers answer the survey. The clock is a `ManualClock`
+that starts on a Monday in March 2026, so the run crosses the US daylight-saving change of
+2026-03-08, and time advances hour by hour while `run_due_timers()` runs like a worker.
 
 The functions that decide the next step (`plan_day`, `choose_agent_move`, `plan_customer_after_*`,
-`agent_ready_at`) are pure: they take a `random.Random` and instants, and never touch the desk.
-`run_demo` drives a `SupportDesk` with them and then counts what the store holds.
+`agent_ready_at`, `plan_check_in`, `plan_escalation`, `decide_escalation`, `plan_survey_answer`)
+are pure: they take a `random.Random` and instants, and never touch the desk. `run_demo` drives
+a `SupportDesk` with them and then counts what the store holds.
 """
 
 from __future__ import annotations
@@ -31,26 +38,43 @@ import holidays
 
 from .clock import ManualClock
 from .desk import SupportDesk
+from .outbox import DeliveryReport, Notification, PermanentDeliveryError, deliver_notifications
 from .policy import Severity, Status, SupportPolicy, add_calendar_days
 from .ticket import Ticket
+from .views import TicketView
 
 __all__ = [
+    "BUGS",
+    "CURRENT_MAJOR_VERSION",
     "DEFAULT_DAYS",
     "DEFAULT_SEED",
     "DEFAULT_TICKETS_PER_DAY",
+    "DELIVERY_EVERY",
+    "MANAGER",
     "START",
+    "STATUS_UPDATE",
     "AgentMove",
     "CustomerStep",
+    "DemoNotifier",
     "DemoSummary",
+    "EscalationDecision",
+    "EscalationPlan",
+    "QueueEntry",
     "Submission",
+    "SurveyAnswer",
     "TimelineEntry",
     "agent_ready_at",
     "choose_agent_move",
+    "decide_escalation",
+    "demo_policy",
     "format_summary",
     "is_business_time",
+    "plan_check_in",
     "plan_customer_after_request",
     "plan_customer_after_solve",
     "plan_day",
+    "plan_escalation",
+    "plan_survey_answer",
     "remove_database",
     "run_demo",
 ]
@@ -64,8 +88,14 @@ DEFAULT_DAYS = 21
 DEFAULT_TICKETS_PER_DAY = 8
 WORKER_EVERY = _dt.timedelta(hours=1)
 """How often the simulated worker calls `run_due_timers()`."""
+DELIVERY_EVERY = 6
+"""The simulated delivery worker runs every this many worker runs (and after the last one)."""
 MAX_AGENT_ROUNDS = 4
 """After this many agent turns on one ticket the agent gives a solution."""
+CURRENT_MAJOR_VERSION = 5
+"""The demo desk's policy: versions 5.x and 4.x are supported, older ones are flagged."""
+QUEUE_TOP = 5
+"""How many tickets of the triage queue the summary shows."""
 
 ProgressFn = Callable[[int, int], None]
 """`progress(day, days)`: called when simulated day `day` (1-based) begins."""
@@ -73,6 +103,8 @@ ProgressFn = Callable[[int, int], None]
 # -- the cast --------------------------------------------------------------------------------
 
 _AGENTS = ("bob", "carol", "dave", "erin")
+MANAGER = "maria"
+"""The support manager who reviews escalation requests."""
 _CUSTOMERS = (
     "ann@acme.example",
     "raj@globex.example",
@@ -112,11 +144,20 @@ _SEVERITY_WEIGHTS = {
     Severity.LOW: 3,
 }
 _PRODUCTS = (
-    {"product": "Backup Server", "version": "4.2", "os": "Ubuntu 24.04"},
-    {"product": "Backup Server", "version": "3.9", "os": "Windows Server 2022"},
-    {"product": "Sync Client", "version": "2.7", "os": "macOS 15"},
-    {"product": "Sync Client", "version": "2.6", "os": "Windows 11"},
+    ({"product": "Backup Server", "os": "Ubuntu 24.04"}, "5.1.0"),
+    ({"product": "Backup Server", "os": "Windows Server 2022"}, "4.2.1"),
+    ({"product": "Backup Server", "os": "Windows Server 2016"}, "3.9.4"),
+    ({"product": "Sync Client", "os": "macOS 15"}, "5.0.2"),
+    ({"product": "Sync Client", "os": "Windows 11"}, "4.8.0"),
+    ({"product": "Sync Client", "os": "Windows 10"}, "2.7.1"),
 )
+"""Product fields and the customer's software version (3.x and 2.x are out of support)."""
+BUGS: dict[str, str] = {
+    "Nightly sync fails for every project": "BUG-1042",
+    "CSV export drops the last column": "BUG-977",
+}
+"""Subjects that are known bugs, and the internal bug report an agent links them to."""
+_BUG_LINK_CHANCE = 0.5
 _TAGS = ("billing", "login", "performance", "docs", "mobile", "api", "upgrade")
 _CUSTOMER_REPLIES = (
     "Here are the logs you asked for.",
@@ -130,6 +171,20 @@ _LATE_REPLIES = (
     "It worked for a while, but it fails again.",
 )
 _OUT_OF_OFFICE = "I am out of the office until next week and will answer on my return."
+STATUS_UPDATE = "Status update: we are still working on this and will write again soon."
+"""The body of the agents' update-SLA status updates (counted in the summary)."""
+_ESCALATION_REASONS = (
+    "Our whole team is blocked and the deadline is tomorrow.",
+    "This affects every customer of ours since this morning.",
+    "No answer that helps yet, and production is down.",
+)
+_SURVEY_COMMENTS = {
+    1: "Took far too long.",
+    2: "Solved in the end, but slowly.",
+    3: "OK.",
+    4: "Good help, thanks.",
+    5: "Excellent, quick and clear.",
+}
 
 # -- pure decisions ---------------------------------------------------------------------------
 
@@ -153,6 +208,8 @@ class Submission:
     severity: Severity
     channel: Channel
     product: tuple[tuple[str, str], ...]
+    product_version: str | None
+    """The customer's software version; callers on the phone often don't know it (None)."""
     tags: tuple[str, ...]
     message_id: str
     delivered_twice: bool
@@ -165,7 +222,8 @@ class AgentMove(enum.Enum):
     REPLY = "reply"
     REQUEST_INFO = "request_info"
     SOLVE = "solve"
-    ESCALATE = "escalate"
+    RAISE_SEVERITY = "raise_severity"
+    """The impact is larger than reported: one step more severe."""
     WAIT = "wait"
     """Nothing to do: the ticket waits for the customer or is done."""
 
@@ -186,6 +244,38 @@ class CustomerStep:
     move: CustomerMove
     body: str
     delivered_twice: bool
+
+
+@attrs.frozen(kw_only=True)
+class EscalationPlan:
+    """A customer's escalation request, sent `after` the ticket was submitted."""
+
+    after: _dt.timedelta
+    reason: str
+    requested_severity: Severity | None
+    """One step more severe; None for a CRITICAL ticket (the customer wants attention)."""
+    contact: str
+    review_after: _dt.timedelta
+    """How long after the request the manager reviews it."""
+
+
+@attrs.frozen(kw_only=True)
+class EscalationDecision:
+    """A manager's review of an escalation request."""
+
+    accept: bool
+    severity: Severity | None
+    reassign_to: str | None
+    note: str
+
+
+@attrs.frozen(kw_only=True)
+class SurveyAnswer:
+    """A customer's answer to the satisfaction survey, `after` it was delivered."""
+
+    after: _dt.timedelta
+    rating: int
+    comment: str
 
 
 @functools.cache
@@ -238,6 +328,78 @@ def agent_ready_at(
     return ready
 
 
+def plan_check_in(rng: random.Random, now: _dt.datetime, due: _dt.datetime) -> _dt.datetime:
+    """When an agent sends a status update on a ticket whose next update is due at `due`.
+
+    Usually 15 to 90 minutes before it is due (never before `now`); one time in twelve the
+    agent is swamped and writes 10 minutes to 3 hours late, after the breach.
+    """
+    if rng.random() < 1 / 12:
+        return max(now, due + _dt.timedelta(minutes=rng.randint(10, 180)))
+    return max(now, due - _dt.timedelta(minutes=rng.randint(15, 90)))
+
+
+def plan_escalation(rng: random.Random, severity: Severity) -> EscalationPlan | None:
+    """Whether the customer of a new ticket of `severity` will ask for escalation, and how.
+
+    Only HIGH and CRITICAL tickets are escalated, about one in four, between one hour and a
+    day and a half after submission; the manager reviews the request one to eight hours later.
+    """
+    if severity not in (Severity.CRITICAL, Severity.HIGH) or rng.random() >= 0.25:
+        return None
+    return EscalationPlan(
+        after=_dt.timedelta(minutes=rng.randint(60, 36 * 60)),
+        reason=rng.choice(_ESCALATION_REASONS),
+        requested_severity=None if severity is Severity.CRITICAL else Severity(severity - 1),
+        contact=f"+1 312 555 01{rng.randint(0, 99):02d}",
+        review_after=_dt.timedelta(minutes=rng.randint(60, 8 * 60)),
+    )
+
+
+def decide_escalation(
+    rng: random.Random,
+    *,
+    severity: Severity,
+    requested: Severity | None,
+    assignee: str | None,
+) -> EscalationDecision:
+    """The manager's review of a request on a ticket of `severity` assigned to `assignee`.
+
+    Two requests in five are declined (nothing else changes). An accepted one raises the
+    severity to the `requested` one if that is more severe, and in three cases of five hands
+    the ticket to another agent.
+    """
+    if rng.random() < 0.4:
+        return EscalationDecision(
+            accept=False,
+            severity=None,
+            reassign_to=None,
+            note="The impact matches the current severity; the agent keeps the ticket.",
+        )
+    raised = requested if requested is not None and requested < severity else None
+    reassign = None
+    if rng.random() < 0.6:
+        reassign = rng.choice([a for a in _AGENTS if a != assignee])
+    done = [f"raised to {raised.name}"] if raised is not None else []
+    if reassign is not None:
+        done.append(f"handed to {reassign}")
+    note = "Accepted: " + (", ".join(done) if done else "a call with the customer today") + "."
+    return EscalationDecision(accept=True, severity=raised, reassign_to=reassign, note=note)
+
+
+def plan_survey_answer(rng: random.Random) -> SurveyAnswer | None:
+    """Whether a customer answers the satisfaction survey (a bit under half do), when (ten
+    minutes to two days after it arrived), and what they say."""
+    if rng.random() >= 0.45:
+        return None
+    rating = rng.choices((1, 2, 3, 4, 5), weights=(6, 8, 16, 32, 38))[0]
+    return SurveyAnswer(
+        after=_dt.timedelta(minutes=rng.randint(10, 2 * 24 * 60)),
+        rating=rating,
+        comment=_SURVEY_COMMENTS[rating],
+    )
+
+
 def plan_day(
     rng: random.Random,
     day_start: _dt.datetime,
@@ -251,7 +413,8 @@ def plan_day(
 
     Business days get `tickets` submissions, weekends and holidays a third of that. Every
     submission has a message id (mail Message-ID, web form or call reference), which also
-    makes the ticket ids deterministic; one email in eight is delivered twice.
+    makes the ticket ids deterministic; one email in eight is delivered twice. Web and email
+    tickets name the customer's software version; phone tickets don't.
     """
     local = day_start.astimezone(ZoneInfo(zone))
     quiet = local.weekday() >= 5 or local.date() in _holidays(local.year)
@@ -265,7 +428,7 @@ def plan_day(
         if channel is Channel.PHONE and not is_business_time(at, zone):
             channel = Channel.WEB  # phone support only answers in business hours
         subject = rng.choice(_SUBJECTS[severity])
-        product = rng.choice(_PRODUCTS)
+        product, version = rng.choice(_PRODUCTS)
         tags = tuple(sorted(rng.sample(_TAGS, rng.randint(0, 2))))
         domain = {
             Channel.WEB: "forms.demo.example",
@@ -281,6 +444,7 @@ def plan_day(
                 severity=severity,
                 channel=channel,
                 product=tuple(sorted(product.items())),
+                product_version=None if channel is Channel.PHONE else version,
                 tags=tags,
                 message_id=f"<{channel.value}-{seed}-{number}@{domain}>",
                 delivered_twice=channel is Channel.EMAIL and rng.random() < 0.125,
@@ -295,7 +459,7 @@ def choose_agent_move(
 ) -> AgentMove:
     """What the agent does with a ticket in `status` after `rounds` turns, `asked` of them
     requests for information. New tickets are assigned; open ones get an answer, a question
-    (at most twice), an escalation, or a solution (always after `MAX_AGENT_ROUNDS` turns)."""
+    (at most twice), a higher severity, or a solution (always after `MAX_AGENT_ROUNDS` turns)."""
     if status is Status.NEW:
         return AgentMove.ASSIGN
     if status is not Status.OPEN:
@@ -308,7 +472,7 @@ def choose_agent_move(
         moves.append(AgentMove.REQUEST_INFO)
         weights.append(40)
     if severity is not Severity.CRITICAL:
-        moves.append(AgentMove.ESCALATE)
+        moves.append(AgentMove.RAISE_SEVERITY)
         weights.append(5)
     return rng.choices(moves, weights=weights)[0]
 
@@ -395,6 +559,31 @@ def plan_customer_after_solve(
     return ()
 
 
+class DemoNotifier:
+    """The demo's mail gateway: accepts most notifications, fails now and then.
+
+    About one attempt in eight times out (retried with backoff by the delivery worker) and
+    one in sixty bounces for good (`PermanentDeliveryError`). Deterministic for a seed.
+    Everything accepted is kept in `delivered`, in order.
+    """
+
+    def __init__(self, seed: int, *, transient: float = 1 / 8, permanent: float = 1 / 60) -> None:
+        self._rng = random.Random(seed)
+        self.transient = transient
+        self.permanent = permanent
+        self.delivered: list[Notification] = []
+
+    def deliver(self, notification: Notification) -> None:
+        roll = self._rng.random()
+        if roll < self.permanent:
+            msg = f"mailbox {notification.requester} is full and refuses mail"
+            raise PermanentDeliveryError(msg)
+        if roll < self.permanent + self.transient:
+            msg = "the mail relay timed out"
+            raise TimeoutError(msg)
+        self.delivered.append(notification)
+
+
 # -- the summary ------------------------------------------------------------------------------
 
 
@@ -409,8 +598,22 @@ class TimelineEntry:
 
 
 @attrs.frozen(kw_only=True)
+class QueueEntry:
+    """One ticket of the triage queue (`SupportDesk.queue()`) as the demo left it."""
+
+    ticket: UUID
+    severity: Severity
+    status: Status
+    assignee: str | None
+    update_due_at: _dt.datetime | None
+    breached: bool
+    subject: str
+
+
+@attrs.frozen(kw_only=True)
 class DemoSummary:
-    """What a demo run left in the store, counted from the ticket histories."""
+    """What a demo run left in the store, counted from the ticket histories (and, for the
+    notifications, from what the delivery worker reported)."""
 
     db_path: str
     seed: int
@@ -443,10 +646,58 @@ class DemoSummary:
     """Commands the simulated people sent to the desk."""
     worker_runs: int
     dst_changes: tuple[_dt.date, ...]
+    with_version: int
+    """Tickets whose `product_version` is known."""
+    unsupported: int
+    """Tickets flagged `supported=False` (version older than the supported majors)."""
+    status_updates: int
+    """Agent replies with the `STATUS_UPDATE` body, sent to keep the update SLA."""
+    sla_breaches: int
+    """`UpdateOverdue` events."""
+    breached_tickets: int
+    """Tickets with at least one `UpdateOverdue` event."""
+    escalations_requested: int
+    """`EscalationRequested` events."""
+    escalations_accepted: int
+    escalations_declined: int
+    """`EscalationReviewed` events with `accepted` True / False."""
+    escalations_waiting: int
+    """Tickets whose escalation request still waits for review (or closed before it)."""
+    escalation_severity_changes: int
+    """`SeverityChanged` events made by an accepted escalation."""
+    reassignments: int
+    """`Assigned` events that moved a ticket from one agent to another."""
+    bugs: tuple[tuple[str, int], ...]
+    """Each linked bug reference and how many tickets `tickets_for_bug` lists for it."""
+    surveys_answered: int
+    """`SurveyAnswered` events."""
+    survey_ratings: tuple[tuple[int, int], ...]
+    """(rating, count) for ratings 1..5."""
+    notifications_requested: int
+    """Outbox records the delivery worker created (one per `Solved` and per `Closed`)."""
+    notifications_delivered: int
+    notifications_retried: int
+    """Failed attempts that were retried later."""
+    notifications_failed: int
+    """Deliveries given up for good."""
+    notifications_pending: int
+    """Deliveries still waiting for their next attempt at the end."""
+    delivery_runs: int
+    queue_size: int
+    """Active tickets at the end (`len(desk.queue())`)."""
+    queue_top: tuple[QueueEntry, ...]
+    """The first `QUEUE_TOP` tickets of the triage queue at the end."""
     example_ticket: UUID | None
     example_subject: str
     example_follow_ups: tuple[UUID, ...]
     timeline: tuple[TimelineEntry, ...]
+
+    @property
+    def average_rating(self) -> float | None:
+        """The mean survey rating, or None if nobody answered."""
+        if not self.surveys_answered:
+            return None
+        return sum(r * n for r, n in self.survey_ratings) / self.surveys_answered
 
 
 # -- the simulation ---------------------------------------------------------------------------
@@ -458,6 +709,10 @@ class _Case:
 
     rounds: int = 0
     asked: int = 0
+    neglected: bool = False
+    """Nobody sends status updates on this ticket: it breaches the update SLA."""
+    watched: _dt.datetime | None = None
+    """The update due instant a status update is already planned for."""
 
 
 @attrs.frozen(kw_only=True)
@@ -466,6 +721,13 @@ class _Task:
     ticket: UUID | None = None
     submission: Submission | None = None
     step: CustomerStep | None = None
+    due: _dt.datetime | None = None
+    escalation: EscalationPlan | None = None
+    survey: SurveyAnswer | None = None
+
+
+_NEGLECT_CHANCE = 0.1
+"""The share of tickets nobody sends status updates on."""
 
 
 class _Simulation:
@@ -484,6 +746,9 @@ class _Simulation:
         self.commands = 0
         self.duplicates_delivered = 0
         self.duplicates_absorbed = 0
+        self.notifier = DemoNotifier(seed * 7919 + 17)
+        self.reports: list[DeliveryReport] = []
+        self._seen_deliveries = 0
 
     def schedule(self, at: _dt.datetime, task: _Task) -> None:
         heapq.heappush(self.queue, (max(at, self.clock.now()), next(self.order), task))
@@ -496,13 +761,55 @@ class _Simulation:
             if task.kind == "submit":
                 assert task.submission is not None
                 self.submit(task.submission)
-            elif task.kind == "agent":
-                assert task.ticket is not None
+                continue
+            assert task.ticket is not None
+            if task.kind == "agent":
                 self.agent_turn(task.ticket)
+            elif task.kind == "check_in":
+                assert task.due is not None
+                self.check_in(task.ticket, task.due)
+            elif task.kind == "escalate":
+                assert task.escalation is not None
+                self.escalate(task.ticket, task.escalation)
+            elif task.kind == "review":
+                self.review(task.ticket)
+            elif task.kind == "survey":
+                assert task.survey is not None
+                self.answer_survey(task.ticket, task.survey)
             else:
-                assert task.ticket is not None
                 assert task.step is not None
                 self.customer_message(task.ticket, task.step)
+
+    def new_case(self, tid: UUID) -> _Case:
+        case = _Case(neglected=self.rng.random() < _NEGLECT_CHANCE)
+        self.cases[tid] = case
+        return case
+
+    # -- the update SLA -----------------------------------------------------------------------
+
+    def watch(self, tid: UUID) -> None:
+        """Plan a status update before the ticket's next update is due (not if neglected)."""
+        view = self.desk.get(tid)
+        case = self.cases[tid]
+        due = view.update_due_at
+        if due is None or view.sla_breached or case.neglected or due == case.watched:
+            return
+        case.watched = due
+        at = plan_check_in(self.rng, self.clock.now(), due)
+        self.schedule(at, _Task(kind="check_in", ticket=tid, due=due))
+
+    def check_in(self, tid: UUID, due: _dt.datetime) -> None:
+        """Send the planned status update, unless the update clock moved on meanwhile."""
+        view = self.desk.get(tid)
+        if view.update_due_at != due or view.status not in (Status.NEW, Status.OPEN):
+            return
+        agent = view.assignee or self.rng.choice(_AGENTS)
+        if view.status is Status.NEW:
+            self.desk.assign(tid, agent=agent)
+            self.commands += 1
+        self.desk.reply(tid, agent=agent, body=STATUS_UPDATE)
+        self.commands += 1
+        self.watch(tid)
 
     # -- deliveries ---------------------------------------------------------------------------
 
@@ -524,6 +831,7 @@ class _Simulation:
                 severity=s.severity,
                 channel=s.channel.value,
                 product=dict(s.product),
+                product_version=s.product_version,
                 tags=s.tags,
                 message_id=s.message_id,
             )
@@ -532,10 +840,15 @@ class _Simulation:
         self.commands += 1
         if s.delivered_twice:
             self._deliver_again(tid, deliver)
-        self.cases[tid] = _Case()
-        self.schedule(
-            agent_ready_at(self.rng, self.clock.now(), s.severity, self.zone), _agent(tid)
-        )
+        self.new_case(tid)
+        now = self.clock.now()
+        self.schedule(agent_ready_at(self.rng, now, s.severity, self.zone), _agent(tid))
+        escalation = plan_escalation(self.rng, s.severity)
+        if escalation is not None:
+            self.schedule(
+                now + escalation.after, _Task(kind="escalate", ticket=tid, escalation=escalation)
+            )
+        self.watch(tid)
 
     def customer_message(self, tid: UUID, step: CustomerStep) -> None:
         auto = step.move is CustomerMove.AUTO_REPLY
@@ -555,10 +868,72 @@ class _Simulation:
             return
         view = self.desk.get(landed)
         if landed not in self.cases:  # a follow-up ticket
-            self.cases[landed] = _Case()
+            self.new_case(landed)
         if view.status in (Status.NEW, Status.OPEN):
             ready = agent_ready_at(self.rng, self.clock.now(), view.severity, self.zone)
             self.schedule(ready, _agent(landed))
+        self.watch(landed)
+
+    # -- escalations --------------------------------------------------------------------------
+
+    def escalate(self, tid: UUID, plan: EscalationPlan) -> None:
+        """The customer asks for escalation (not on a closed ticket)."""
+        view = self.desk.get(tid)
+        if view.is_closed or view.pending_escalation is not None:
+            return
+        self.desk.request_escalation(
+            tid,
+            reason=plan.reason,
+            requested_severity=plan.requested_severity,
+            contact=plan.contact,
+        )
+        self.commands += 1
+        self.schedule(self.clock.now() + plan.review_after, _Task(kind="review", ticket=tid))
+
+    def review(self, tid: UUID) -> None:
+        """The manager reviews the request, if the ticket did not close meanwhile."""
+        view = self.desk.get(tid)
+        request = view.pending_escalation
+        if view.is_closed or request is None:
+            return
+        requested = request.requested_severity
+        decision = decide_escalation(
+            self.rng,
+            severity=view.severity,
+            requested=None if requested is None else Severity(requested),
+            assignee=view.assignee,
+        )
+        self.desk.review_escalation(
+            tid,
+            manager=MANAGER,
+            accept=decision.accept,
+            severity=decision.severity,
+            reassign_to=decision.reassign_to,
+            note=decision.note,
+        )
+        self.commands += 1
+        self.watch(tid)
+
+    # -- notifications and surveys --------------------------------------------------------------
+
+    def deliver_notifications(self) -> None:
+        """One run of the delivery worker; customers may answer the surveys it delivered."""
+        report = deliver_notifications(self.desk, self.notifier, worker="demo-notifier")
+        self.reports.append(report)
+        fresh = self.notifier.delivered[self._seen_deliveries :]
+        self._seen_deliveries = len(self.notifier.delivered)
+        now = self.clock.now()
+        for note in fresh:
+            if note.kind != "survey_request":
+                continue
+            answer = plan_survey_answer(self.rng)
+            if answer is not None:
+                task = _Task(kind="survey", ticket=note.ticket_id, survey=answer)
+                self.schedule(now + answer.after, task)
+
+    def answer_survey(self, tid: UUID, answer: SurveyAnswer) -> None:
+        self.desk.record_survey(tid, rating=answer.rating, comment=answer.comment)
+        self.commands += 1
 
     # -- agents -------------------------------------------------------------------------------
 
@@ -580,14 +955,18 @@ class _Simulation:
         now = self.clock.now()
         if move is AgentMove.ASSIGN:
             self.desk.assign(tid, agent=agent)
+            bug = BUGS.get(view.subject)
+            if bug is not None and self.rng.random() < _BUG_LINK_CHANCE:
+                self.desk.link_bug(tid, reference=bug, by=agent)
+                self.commands += 1
             self.schedule(now + _dt.timedelta(minutes=self.rng.randint(5, 45)), _agent(tid))
         elif move is AgentMove.REPLY:
             self.desk.reply(tid, agent=agent, body="Thanks, we are reproducing this now.")
             self.schedule(agent_ready_at(self.rng, now, view.severity, self.zone), _agent(tid))
-        elif move is AgentMove.ESCALATE:
+        elif move is AgentMove.RAISE_SEVERITY:
             raised = Severity(int(view.severity) - 1)
             self.desk.change_severity(
-                tid, raised, by="manager", reason="customer requested escalation"
+                tid, raised, by=agent, reason="the impact is larger than reported"
             )
             self.schedule(agent_ready_at(self.rng, now, raised, self.zone), _agent(tid))
         elif move is AgentMove.REQUEST_INFO:
@@ -603,6 +982,7 @@ class _Simulation:
             assert close_due is not None
             for step in plan_customer_after_solve(self.rng, close_in=close_due - now):
                 self.schedule(now + step.after, _customer(tid, step))
+        self.watch(tid)
 
 
 def _agent(tid: UUID) -> _Task:
@@ -643,6 +1023,11 @@ def _dst_changes(start: _dt.datetime, days: int, zone: str) -> tuple[_dt.date, .
     return tuple(changes)
 
 
+def demo_policy(zone: str = ZONE) -> SupportPolicy:
+    """The demo desk's policy: the defaults, with `CURRENT_MAJOR_VERSION` set."""
+    return SupportPolicy(zone=zone, current_major_version=CURRENT_MAJOR_VERSION)
+
+
 def run_demo(
     db_path: str | os.PathLike[str],
     *,
@@ -671,9 +1056,7 @@ def run_demo(
     clock = ManualClock(START)
     end = add_calendar_days(START, days, zone)
     worker_runs = 0
-    with SupportDesk(
-        store=f"sqlite:///{path}", clock=clock, policy=SupportPolicy(zone=zone)
-    ) as desk:
+    with SupportDesk(store=f"sqlite:///{path}", clock=clock, policy=demo_policy(zone)) as desk:
         sim = _Simulation(desk, clock, rng, seed=seed, zone=zone)
         number = 1
         for day in range(days):
@@ -694,6 +1077,8 @@ def run_demo(
                 clock.set(step_end)
                 desk.run_due_timers()
                 worker_runs += 1
+                if worker_runs % DELIVERY_EVERY == 0 or step_end == end:
+                    sim.deliver_notifications()
         summary = _summarise(
             desk,
             path=path,
@@ -705,8 +1090,21 @@ def run_demo(
             commands=sim.commands,
             worker_runs=worker_runs,
             duplicates=(sim.duplicates_delivered, sim.duplicates_absorbed),
+            reports=sim.reports,
         )
     return summary
+
+
+def _queue_entry(view: TicketView) -> QueueEntry:
+    return QueueEntry(
+        ticket=view.id,
+        severity=view.severity,
+        status=view.status,
+        assignee=view.assignee,
+        update_due_at=view.update_due_at,
+        breached=view.sla_breached,
+        subject=view.subject,
+    )
 
 
 def _summarise(
@@ -721,30 +1119,51 @@ def _summarise(
     commands: int,
     worker_runs: int,
     duplicates: tuple[int, int],
+    reports: Sequence[DeliveryReport],
 ) -> DemoSummary:
     statuses: Counter[Status] = Counter()
     severities: Counter[Severity] = Counter()
     channels: Counter[str] = Counter()
     kinds: Counter[str] = Counter()
+    ratings: Counter[int] = Counter()
     auto_solved = auto_replies = events = 0
+    with_version = unsupported = status_updates = breached_tickets = 0
+    accepted = declined = waiting = escalation_changes = reassignments = 0
+    references: list[str] = []
     best: tuple[int, int, UUID] | None = None
     for position, tid in enumerate(desk.ticket_ids()):
         view = desk.get(tid)
         statuses[view.status] += 1
         severities[view.severity] += 1
         channels[view.channel] += 1
+        with_version += view.product_version is not None
+        unsupported += view.supported is False
+        waiting += view.pending_escalation is not None
         history = desk.history(tid)
         events += len(history)
         names = {type(e).__name__ for e in history}
+        breached_tickets += "UpdateOverdue" in names
         for event in history:
             kinds[type(event).__name__] += 1
             if isinstance(event, Ticket.Solved) and event.automatic:
                 auto_solved += 1
-            if isinstance(event, Ticket.Responded) and event.auto_submitted:
-                auto_replies += 1
+            elif isinstance(event, Ticket.Responded):
+                auto_replies += event.auto_submitted
+                status_updates += event.role == "agent" and event.body == STATUS_UPDATE
+            elif isinstance(event, Ticket.EscalationReviewed):
+                accepted += event.accepted
+                declined += not event.accepted
+            elif isinstance(event, Ticket.SeverityChanged):
+                escalation_changes += event.reason.startswith("escalation:")
+            elif isinstance(event, Ticket.Assigned):
+                reassignments += event.previous not in (None, event.agent)
+            elif isinstance(event, Ticket.BugLinked) and event.reference not in references:
+                references.append(event.reference)
+            elif isinstance(event, Ticket.SurveyAnswered):
+                ratings[event.rating] += 1
         # the example: the ticket with the most kinds of events, short enough to read
         score = len(names) + (2 if "FollowUpCreated" in names else 0)
-        if len(history) <= 16 and (best is None or score > best[0]):
+        if len(history) <= 18 and (best is None or score > best[0]):
             best = (score, -position, tid)
     timeline: tuple[TimelineEntry, ...] = ()
     example: UUID | None = None
@@ -759,6 +1178,8 @@ def _summarise(
             TimelineEntry(event=type(e).__name__, at=e.timestamp, detail=_detail(e))
             for e in desk.history(example)
         )
+    queue = desk.queue()
+    last = reports[-1] if reports else DeliveryReport()
     return DemoSummary(
         db_path=str(path),
         seed=seed,
@@ -782,6 +1203,30 @@ def _summarise(
         commands=commands,
         worker_runs=worker_runs,
         dst_changes=_dst_changes(START, days, zone),
+        with_version=with_version,
+        unsupported=unsupported,
+        status_updates=status_updates,
+        sla_breaches=kinds["UpdateOverdue"],
+        breached_tickets=breached_tickets,
+        escalations_requested=kinds["EscalationRequested"],
+        escalations_accepted=accepted,
+        escalations_declined=declined,
+        escalations_waiting=waiting,
+        escalation_severity_changes=escalation_changes,
+        reassignments=reassignments,
+        bugs=tuple(
+            (reference, len(desk.tickets_for_bug(reference))) for reference in sorted(references)
+        ),
+        surveys_answered=kinds["SurveyAnswered"],
+        survey_ratings=tuple((rating, ratings[rating]) for rating in range(1, 6)),
+        notifications_requested=sum(r.requested for r in reports),
+        notifications_delivered=sum(r.delivered for r in reports),
+        notifications_retried=sum(r.retried for r in reports),
+        notifications_failed=sum(r.failed for r in reports),
+        notifications_pending=last.pending,
+        delivery_runs=len(reports),
+        queue_size=len(queue),
+        queue_top=tuple(_queue_entry(view) for view in queue[:QUEUE_TOP]),
         example_ticket=example,
         example_subject=subject,
         example_follow_ups=follow_ups,
@@ -793,11 +1238,17 @@ def _detail(event: object) -> str:
     """A few words about one stored event, for the example timeline."""
     if isinstance(event, Ticket.Submitted):
         origin = f", follow-up of {str(event.follow_up_of)[:8]}" if event.follow_up_of else ""
-        return f"{Severity(event.severity).name} via {event.channel}{origin}"
+        version = ""
+        if event.product_version is not None:
+            flag = "" if event.supported is not False else ", unsupported"
+            version = f", version {event.product_version}{flag}"
+        return f"{Severity(event.severity).name} via {event.channel}{version}{origin}"
     if isinstance(event, Ticket.Assigned):
         return f"to {event.agent} -> {event.status}"
     if isinstance(event, Ticket.Responded):
         if event.role == "agent":
+            if event.body == STATUS_UPDATE:
+                return f"{event.by} sent a status update -> {event.status}"
             what = "asked for information" if event.asks_for_input else "replied"
             return f"{event.by} {what} -> {event.status}"
         if event.auto_submitted:
@@ -808,7 +1259,7 @@ def _detail(event: object) -> str:
     if isinstance(event, Ticket.Reopened):
         return f"by {event.by} ({event.reason})"
     if isinstance(event, Ticket.Closed):
-        return "automatically, 3 calendar days after solved"
+        return "automatically, 3 calendar days after solved; survey requested"
     if isinstance(event, Ticket.FollowUpCreated):
         return f"reply after close -> new ticket {str(event.follow_up_id)[:8]}"
     if isinstance(event, Ticket.SeverityChanged):
@@ -816,6 +1267,19 @@ def _detail(event: object) -> str:
             f"{Severity(event.previous).name} -> {Severity(event.severity).name} "
             f"by {event.by}: {event.reason}"
         )
+    if isinstance(event, Ticket.UpdateOverdue):
+        return f"no agent update by {event.due_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    if isinstance(event, Ticket.EscalationRequested):
+        wanted = event.requested_severity
+        target = f" to {Severity(wanted).name}" if wanted is not None else ""
+        return f"{event.by} asks{target}: {event.reason}"
+    if isinstance(event, Ticket.EscalationReviewed):
+        verdict = "accepted" if event.accepted else "declined"
+        return f"{verdict} by {event.manager}: {event.note}"
+    if isinstance(event, Ticket.BugLinked):
+        return f"{event.reference} by {event.by}"
+    if isinstance(event, Ticket.SurveyAnswered):
+        return f"rating {event.rating}/5: {event.comment}"
     return ""
 
 
@@ -831,10 +1295,14 @@ def _counts(pairs: Sequence[tuple[Any, int]]) -> str:
 
 
 def format_summary(summary: DemoSummary) -> str:
-    """The summary as text for people: counts, then one ticket's timeline."""
+    """The summary as text for people: counts, the triage queue, then one ticket's timeline."""
     s = summary
     created = s.tickets - s.follow_ups
     dst = ", ".join(d.isoformat() for d in s.dst_changes) or "none"
+    supported = f"{CURRENT_MAJOR_VERSION - 1}.x and {CURRENT_MAJOR_VERSION}.x"
+    bugs = ", ".join(f"{ref} on {n} tickets" for ref, n in s.bugs) or "none"
+    average = "-" if s.average_rating is None else f"{s.average_rating:.1f}"
+    ratings = ", ".join(f"{r}: {n}" for r, n in reversed(s.survey_ratings))
     lines = [
         f"supportflow demo: {s.days} simulated days, seed {s.seed}, "
         f"{s.tickets_per_day} tickets per business day",
@@ -852,21 +1320,47 @@ def format_summary(summary: DemoSummary) -> str:
         f"  duplicates absorbed  {s.duplicates_absorbed} of {s.duplicates_delivered}"
         "  (same message delivered twice)",
         f"  auto-replies         {s.auto_replies}  (out-of-office, recorded, changed nothing)",
+        f"  unsupported version  {s.unsupported} of {s.with_version} tickets that named one"
+        f"  (supported: {supported})",
+        f"  update SLA breaches  {s.sla_breaches} on {s.breached_tickets} tickets"
+        f"  (UpdateOverdue; {s.status_updates} status updates sent in time or late)",
+        f"  escalations          {s.escalations_requested} requested: {s.escalations_accepted}"
+        f" accepted, {s.escalations_declined} declined, {s.escalations_waiting} not reviewed"
+        f"  ({s.escalation_severity_changes} severities raised, {s.reassignments} reassigned)",
+        f"  bug links            {bugs}",
+        f"  surveys answered     {s.surveys_answered} of {s.auto_closed} closed tickets"
+        f"  (average {average}; {ratings})",
+        f"  notifications        {s.notifications_delivered} delivered of"
+        f" {s.notifications_requested} requested: {s.notifications_retried} retried,"
+        f" {s.notifications_failed} failed for good, {s.notifications_pending} pending"
+        f"  ({s.delivery_runs} delivery runs)",
         f"  events stored        {s.events}  (from {s.commands} commands and"
         f" {s.worker_runs} worker runs)",
         f"  database             {s.db_path}",
     ]
+    lines += [
+        "",
+        f"Triage queue at the end: {s.queue_size} active tickets, the first {len(s.queue_top)}",
+        f"  {'severity':<9} {'status':<8} {'assignee':<9} {'update due (local)':<25}"
+        f" {'breached':<9} subject",
+    ]
+    for row in s.queue_top:
+        due = "-" if row.update_due_at is None else _local(row.update_due_at, s.zone)
+        lines.append(
+            f"  {row.severity.name:<9} {row.status.name:<8} {row.assignee or '-':<9}"
+            f" {due:<25} {'yes' if row.breached else 'no':<9} {row.subject}"
+        )
     if s.example_ticket is not None:
         lines += [
             "",
             f"Example ticket {s.example_ticket}",
             f"  {s.example_subject}",
-            f"  {'event':<16} {'UTC':<17} {'local (' + s.zone + ')':<25} detail",
+            f"  {'event':<19} {'UTC':<17} {'local (' + s.zone + ')':<25} detail",
         ]
         for entry in s.timeline:
             utc = entry.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
             lines.append(
-                f"  {entry.event:<16} {utc:<17} {_local(entry.at, s.zone):<25} {entry.detail}"
+                f"  {entry.event:<19} {utc:<17} {_local(entry.at, s.zone):<25} {entry.detail}"
             )
         for follow_up in s.example_follow_ups:
             lines.append(f"  follow-up ticket: {follow_up}")

@@ -54,8 +54,11 @@ def _parser() -> argparse.ArgumentParser:
             "Simulate a support desk for a few weeks (from Monday 2026-03-02, across the US "
             "DST change) on a SQLite file: tickets of every severity, agents, customers who "
             "answer in time, late or never, out-of-office auto-replies and mails delivered "
-            "twice. Prints what the store holds and one ticket's history. Deterministic for "
-            "a given seed."
+            "twice, status updates and update-SLA breaches, escalations reviewed by a manager, "
+            "bug links, unsupported versions, and solved notices and surveys delivered through "
+            "the outbox by a mail gateway that fails now and then. Prints what the store holds, "
+            "the top of the triage queue and one ticket's history. Deterministic for a given "
+            "seed."
         ),
     )
     demo.add_argument(
