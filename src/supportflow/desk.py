@@ -748,6 +748,9 @@ class SupportDesk:
             tags=copied.get("tags", []),
             follow_up_of=closed.id,
             message_id=mid,
+            product_version=closed.product_version
+            if "product" in current.follow_up_copies
+            else None,
         )
         closed.record_follow_up(follow_up_id=new_id, by=sender, message_id=mid, at=when)
         self._save(*to_save, follow_up, self._new_receipt(mid, new_id, when))

@@ -17,7 +17,9 @@ the event that asked for it), and `deliver_notifications` hands pending ones to 
 from __future__ import annotations
 
 import datetime as _dt
+import threading
 import uuid
+import weakref
 from collections.abc import Iterator
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
@@ -184,27 +186,56 @@ class DeliveryReport:
     """Deliveries still waiting (for their next attempt or for a claim to expire)."""
 
 
+class _Cursor:
+    """What this process knows of a desk's outbox: the log position read so far, and the keys
+    of the deliveries that were still pending. The first run reads the whole log once; later
+    runs read only new events and look only at pending deliveries."""
+
+    def __init__(self) -> None:
+        self.position = 0
+        self.pending: dict[str, None] = {}  # insertion-ordered set of keys
+        self.lock = threading.Lock()
+
+
+_CURSORS: weakref.WeakKeyDictionary[SupportDesk, _Cursor] = weakref.WeakKeyDictionary()
+_CURSORS_LOCK = threading.Lock()
+
+
+def _cursor(desk: SupportDesk) -> _Cursor:
+    with _CURSORS_LOCK:
+        cursor = _CURSORS.get(desk)
+        if cursor is None:
+            cursor = _CURSORS[desk] = _Cursor()
+        return cursor
+
+
 def _requests(desk: SupportDesk, start: int) -> Iterator[tuple[int, Notification]]:
+    """The notifications the log asks for from position `start` on, in log order."""
     recorder = desk.application.recorder
     topics = list(_KIND_BY_TOPIC)
     position = start
+    tickets: dict[UUID, tuple[str, str]] = {}
     while True:
         batch = recorder.select_notifications(start=position, limit=500, topics=topics)
         if not batch:
             return
         for item in batch:
             event: Any = desk.application.mapper.to_domain_event(item)
-            ticket = desk.get(event.originator_id, as_of=event.timestamp)
+            tid: UUID = event.originator_id
+            if tid not in tickets:  # requester and subject never change on a ticket
+                view = desk.get(tid, as_of=event.timestamp)
+                tickets[tid] = (view.requester, view.subject)
+            requester, subject = tickets[tid]
             kind = _KIND_BY_TOPIC[item.topic]
-            key = f"{kind}:{event.originator_id}:{event.originator_version}"
+            key = f"{kind}:{tid}:{event.originator_version}"
             yield (
                 item.id,
                 Notification(
                     key=key,
                     kind=kind,
-                    ticket_id=event.originator_id,
-                    requester=ticket.requester,
-                    subject=ticket.subject,
+                    ticket_id=tid,
+                    requester=requester,
+                    subject=subject,
                     requested_at=event.timestamp,
                 ),
             )
@@ -221,19 +252,28 @@ def _load(desk: SupportDesk, key: str) -> Delivery | None:
 
 def pending_notifications(desk: SupportDesk) -> list[Delivery]:
     """Every outbox record not delivered and not failed for good (creating missing ones)."""
-    _enqueue(desk, desk.clock.now())
-    out: list[Delivery] = []
-    for _, note in _requests(desk, 1):
-        delivery = _load(desk, note.key)
-        if delivery is not None and delivery.state == "pending":
-            out.append(delivery)
-    return out
+    cursor = _cursor(desk)
+    with cursor.lock:
+        _enqueue(desk, cursor, desk.clock.now())
+        out: list[Delivery] = []
+        for key in list(cursor.pending):
+            delivery = _load(desk, key)
+            if delivery is not None and delivery.state == "pending":
+                out.append(delivery)
+            else:
+                cursor.pending.pop(key, None)
+        return out
 
 
-def _enqueue(desk: SupportDesk, now: _dt.datetime) -> int:
+def _enqueue(desk: SupportDesk, cursor: _Cursor, now: _dt.datetime) -> int:
+    """Create the outbox records the log asks for since the cursor; remember pending keys."""
     created = 0
-    for _, note in _requests(desk, 1):
-        if _load(desk, note.key) is not None:
+    for position, note in _requests(desk, cursor.position + 1):
+        cursor.position = position
+        existing = _load(desk, note.key)
+        if existing is not None:
+            if existing.state == "pending":
+                cursor.pending[note.key] = None
             continue
         record = Delivery._create(
             Delivery.Requested,
@@ -251,6 +291,7 @@ def _enqueue(desk: SupportDesk, now: _dt.datetime) -> int:
             created += 1
         except IntegrityError:
             pass  # another worker created it first
+        cursor.pending[note.key] = None
     return created
 
 
@@ -283,12 +324,16 @@ def deliver_notifications(
         msg = "batch_size and max_attempts must be >= 1"
         raise ValueError(msg)
     when = desk._at(now)
-    requested = _enqueue(desk, when)
+    cursor = _cursor(desk)
+    with cursor.lock:
+        requested = _enqueue(desk, cursor, when)
+        keys = list(cursor.pending)
     delivered = retried = failed = pending = 0
     handled = 0
-    for _, note in _requests(desk, 1):
-        delivery = _load(desk, note.key)
+    for key in keys:
+        delivery = _load(desk, key)
         if delivery is None or delivery.state != "pending":
+            cursor.pending.pop(key, None)
             continue
         if handled >= batch_size or not delivery.is_ready(when):
             pending += 1
@@ -313,6 +358,7 @@ def deliver_notifications(
                 next_attempt_at=None,
             )
             failed += 1
+            cursor.pending.pop(key, None)
         except Exception as error:  # any other failure is retried
             give_up = attempt >= max_attempts
             delivery.trigger_event(
@@ -335,6 +381,7 @@ def deliver_notifications(
                 Delivery.Delivered, timestamp=when, attempt=attempt, worker=worker
             )
             delivered += 1
+            cursor.pending.pop(key, None)
         desk.application.save(delivery)
     return DeliveryReport(
         requested=requested, delivered=delivered, retried=retried, failed=failed, pending=pending
