@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest postgres-server bench clean
+.PHONY: demo test lint typecheck pytest postgres-server bench clean docs package-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,8 @@ demo: $(STAMP)
 	$(BIN)/supportflow demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests examples bench
-	$(BIN)/ruff format --check src tests examples bench
+	$(BIN)/ruff check src tests examples bench scripts
+	$(BIN)/ruff format --check src tests examples bench scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict
@@ -33,7 +33,16 @@ postgres-server:
 		else echo "PostgreSQL server binaries missing: install Debian's postgresql package"; fi; \
 	fi
 
-test: lint typecheck pytest
+test: lint typecheck docs package-check pytest
+
+# The documentation site (mkdocs.yml): --strict fails on a broken link or a missing reference.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# Build the sdist and wheel, install the wheel into a clean virtualenv, run the demo and the
+# README example from it.
+package-check: $(STAMP)
+	bash scripts/check_package.sh $(BIN)/python
 
 bench: $(STAMP) postgres-server
 	$(BIN)/python bench/rebuild.py
@@ -42,4 +51,4 @@ bench: $(STAMP) postgres-server
 	$(BIN)/python bench/audit.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis dist build
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis dist build site

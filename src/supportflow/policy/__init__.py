@@ -8,7 +8,7 @@ the auditor and the test kit all ask the same questions.
 from ._calendar import ALWAYS_OPEN, BUSINESS_HOURS, BusinessCalendar, OpeningHours
 from ._model import Action, ReplyOutcome, Severity, Status, TimerKind
 from ._policy import FOLLOW_UP_FIELDS, DueTimer, SupportPolicy
-from ._render import transition_table_markdown
+from ._render import transition_diagram_mermaid, transition_table_markdown
 from ._sla import DEFAULT_UPDATE_TARGETS, TimeUnit, UpdateTarget
 from ._time import add_calendar_days, require_aware_utc, validate_zone
 from ._transitions import DEFAULT_TRANSITIONS, Transition
@@ -33,6 +33,7 @@ __all__ = [
     "UpdateTarget",
     "add_calendar_days",
     "require_aware_utc",
+    "transition_diagram_mermaid",
     "transition_table_markdown",
     "validate_zone",
 ]
