@@ -234,3 +234,18 @@ def test_retry_rereads_the_clock_after_losing_a_race(sqlite_url: str) -> None:
         a.reply(tid, agent="bob", body="hello")
         bodies = [getattr(e, "body", None) for e in a.history(tid)]
         assert bodies == [None, "hi", "hello"]
+
+
+def test_fields_added_later_keep_old_policy_versions() -> None:
+    """A policy dict stored before the limit fields existed reads back to the same version;
+    the registered defaults of those fields equal the attrs defaults."""
+    import attrs
+
+    from supportflow.policy._policy import _ADDED_WITH_DEFAULTS
+
+    defaults = {f.name: f.default for f in attrs.fields(SupportPolicy)}
+    assert {k: defaults[k] for k in _ADDED_WITH_DEFAULTS} == _ADDED_WITH_DEFAULTS
+    old = SupportPolicy(current_major_version=5).to_dict()
+    assert not set(_ADDED_WITH_DEFAULTS) & set(old)
+    assert SupportPolicy.from_dict(old).version == SupportPolicy(current_major_version=5).version
+    assert "max_tags" in SupportPolicy(max_tags=3).to_dict()

@@ -528,6 +528,8 @@ def changed_policies(draw: st.DrawFn) -> tuple[SupportPolicy, SupportPolicy]:
         value = hours
     elif field == "current_major_version":
         value = 1 + (policy.current_major_version or 0) + draw(st.integers(0, 5))
+    elif field.startswith("max_"):
+        value = getattr(policy, field) + draw(st.integers(min_value=1, max_value=100))
     elif field == "supported_major_versions":
         value = policy.supported_major_versions + draw(st.integers(min_value=1, max_value=3))
     else:

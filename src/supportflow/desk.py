@@ -65,6 +65,12 @@ def _project(aggregate: Any, events: Iterable[Any]) -> Any:
     return aggregate
 
 
+NAME_LIMIT = 320
+"""Longest name, address, reference or label a command accepts (an e-mail address is <= 254)."""
+
+_ALLOWED_IN_BODIES = frozenset("\t\n\r")
+
+
 def _text(
     value: object,
     name: str,
@@ -72,28 +78,55 @@ def _text(
     allow_empty: bool = False,
     strip: bool = True,
     ticket_id: UUID | None = None,
+    limit: int = NAME_LIMIT,
 ) -> str:
-    """Validate a text argument; names (`strip=True`) lose surrounding blanks, bodies keep them."""
+    """Validate a text argument; names (`strip=True`) lose surrounding blanks, bodies keep them.
+
+    Refused with `InvalidCommand`: a non-string, an empty value (unless `allow_empty`), text
+    that is not valid Unicode (lone surrogates, as left by undecodable bytes), control
+    characters (bodies may keep tabs and line breaks) and text longer than `limit` characters.
+    """
     if not isinstance(value, str):
         raise InvalidCommand(
             f"{name} must be a string, got {type(value).__name__}", ticket_id=ticket_id
         )
-    text = value.strip()
-    if not text and not allow_empty:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InvalidCommand(
+            f"{name} is not valid text: an undecodable character at position {error.start} "
+            "(decode the input as UTF-8 first)",
+            ticket_id=ticket_id,
+        ) from None
+    text = value.strip() if strip else value
+    allowed = frozenset() if strip else _ALLOWED_IN_BODIES
+    for position, char in enumerate(text):
+        if (char < " " or "\x7f" <= char <= "\x9f") and char not in allowed:
+            raise InvalidCommand(
+                f"{name} contains the control character {char!r} at position {position}",
+                ticket_id=ticket_id,
+            )
+    if not text.strip() and not allow_empty:
         raise InvalidCommand(f"{name} must not be empty", ticket_id=ticket_id)
-    return text if strip else value
+    if len(text) > limit:
+        raise InvalidCommand(
+            f"{name} is {len(text)} characters long; the limit is {limit}", ticket_id=ticket_id
+        )
+    return text
 
 
-def _message_id(value: str | None) -> str | None:
+def _message_id(value: str | None, *, limit: int) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
         raise InvalidCommand(f"message_id must be a string, got {type(value).__name__}")
-    text = value.strip()
+    text = _text(value, "message_id", allow_empty=True, limit=limit + 2)
     if text.startswith("<") and text.endswith(">"):
         text = text[1:-1].strip()
     if not text:
         raise InvalidCommand("message_id must not be empty; omit it (None) if there is none")
+    if len(text) > limit:
+        raise InvalidCommand(f"message_id is {len(text)} characters long; the limit is {limit}")
     return text
 
 
@@ -219,14 +252,20 @@ class SupportDesk:
         is recorded either way, so nothing a customer sent is lost."""
         self._at(at)  # validate early: a bad `at` is refused before anything else
         requester_ = _text(requester, "requester")
-        subject_ = _text(subject, "subject")
-        description_ = _text(description, "description", allow_empty=True, strip=False)
+        subject_ = _text(subject, "subject", limit=self._policy.max_subject_length)
+        description_ = _text(
+            description,
+            "description",
+            allow_empty=True,
+            strip=False,
+            limit=self._policy.max_body_length,
+        )
         severity_ = self._severity(severity)
         channel_ = _text(channel, "channel")
         product_ = self._product(product)
         tags_ = self._tags(tags)
         version_ = None if product_version is None else _text(product_version, "product_version")
-        mid = _message_id(message_id)
+        mid = _message_id(message_id, limit=self._policy.max_message_id_length)
         ticket_id = ticket_id_for_message(mid) if mid else uuid.uuid4()
 
         def attempt() -> UUID:
@@ -284,7 +323,7 @@ class SupportDesk:
     ) -> None:
         tid = self._ticket_id(ticket_id)
         agent_ = _text(agent, "agent", ticket_id=tid)
-        body_ = _text(body, "body", strip=False, ticket_id=tid)
+        body_ = _text(body, "body", strip=False, ticket_id=tid, limit=self._policy.max_body_length)
         self._command(
             tid,
             at,
@@ -300,7 +339,9 @@ class SupportDesk:
         ticket records nothing."""
         tid = self._ticket_id(ticket_id)
         agent_ = _text(agent, "agent", ticket_id=tid)
-        solution_ = _text(solution, "solution", strip=False, ticket_id=tid)
+        solution_ = _text(
+            solution, "solution", strip=False, ticket_id=tid, limit=self._policy.max_body_length
+        )
         self._command(
             tid, at, lambda t, p, when: t.solve(p, agent=agent_, solution=solution_, at=when)
         )
@@ -318,7 +359,7 @@ class SupportDesk:
         tid = self._ticket_id(ticket_id)
         severity_ = self._severity(severity)
         by_ = _text(by, "by", ticket_id=tid)
-        reason_ = _text(reason, "reason", ticket_id=tid)
+        reason_ = _text(reason, "reason", ticket_id=tid, limit=self._policy.max_body_length)
         self._command(
             tid,
             at,
@@ -345,9 +386,11 @@ class SupportDesk:
         `by` is the sender's address (default: the requester).
         """
         self._at(at)
-        body_ = _text(body, "body", allow_empty=True, strip=False)
+        body_ = _text(
+            body, "body", allow_empty=True, strip=False, limit=self._policy.max_body_length
+        )
         by_ = None if by is None else _text(by, "by", ticket_id=self._ticket_id(ticket_id))
-        mid = _message_id(message_id)
+        mid = _message_id(message_id, limit=self._policy.max_message_id_length)
         if not isinstance(auto_submitted, bool):
             raise InvalidCommand("auto_submitted must be True or False")
 
@@ -390,7 +433,7 @@ class SupportDesk:
 
         Refused on a CLOSED ticket and while an earlier request waits for review."""
         tid = self._ticket_id(ticket_id)
-        reason_ = _text(reason, "reason", ticket_id=tid)
+        reason_ = _text(reason, "reason", ticket_id=tid, limit=self._policy.max_body_length)
         wanted = None if requested_severity is None else self._severity(requested_severity)
         contact_ = None if contact is None else _text(contact, "contact", ticket_id=tid)
         by_ = None if by is None else _text(by, "by", ticket_id=tid)
@@ -426,7 +469,14 @@ class SupportDesk:
             raise InvalidCommand("accept must be True or False", ticket_id=tid)
         severity_ = None if severity is None else self._severity(severity)
         agent_ = None if reassign_to is None else _text(reassign_to, "reassign_to", ticket_id=tid)
-        note_ = _text(note, "note", allow_empty=True, strip=False, ticket_id=tid)
+        note_ = _text(
+            note,
+            "note",
+            allow_empty=True,
+            strip=False,
+            ticket_id=tid,
+            limit=self._policy.max_body_length,
+        )
         self._command(
             tid,
             at,
@@ -484,7 +534,14 @@ class SupportDesk:
             raise InvalidCommand(
                 f"rating must be a whole number 1..5, got {rating!r}", ticket_id=tid
             )
-        comment_ = _text(comment, "comment", allow_empty=True, strip=False, ticket_id=tid)
+        comment_ = _text(
+            comment,
+            "comment",
+            allow_empty=True,
+            strip=False,
+            ticket_id=tid,
+            limit=self._policy.max_body_length,
+        )
         by_ = None if by is None else _text(by, "by", ticket_id=tid)
         self._command(
             tid,
@@ -626,16 +683,18 @@ class SupportDesk:
             out[key.strip()] = item
         return out
 
-    @staticmethod
-    def _tags(value: Iterable[str]) -> list[str]:
+    def _tags(self, value: Iterable[str]) -> list[str]:
         if isinstance(value, str) or not isinstance(value, Iterable):
             raise InvalidCommand("tags must be a collection of strings, e.g. ['restore', 'vip']")
         out: list[str] = []
         for tag in value:
             if not isinstance(tag, str) or not tag.strip():
                 raise InvalidCommand(f"tag {tag!r} must be non-empty text")
-            if tag.strip() not in out:
-                out.append(tag.strip())
+            text = _text(tag, "tag", limit=self._policy.max_tag_length)
+            if text not in out:
+                out.append(text)
+        if len(out) > self._policy.max_tags:
+            raise InvalidCommand(f"{len(out)} tags; the limit is {self._policy.max_tags}")
         return out
 
     def _events(self, ticket_id: UUID) -> list[CanMutateAggregate[UUID]]:

@@ -176,6 +176,19 @@ def _calendar_from(data: Mapping[str, Any]) -> BusinessCalendar:
     return BusinessCalendar(**kwargs)
 
 
+_ADDED_WITH_DEFAULTS: dict[str, object] = {
+    "max_subject_length": 250,
+    "max_body_length": 100_000,
+    "max_tags": 30,
+    "max_tag_length": 64,
+    "max_message_id_length": 998,
+}
+"""Fields added after policies were first stored, with the default they were added with. They
+appear in `to_dict` (hence in the `version` fingerprint) only when they differ from it, so a
+policy stored before they existed keeps its version when it is read back. Every field added
+from now on goes here, with its default."""
+
+
 @attrs.frozen(kw_only=True)
 class SupportPolicy:
     """The rules a desk applies. Frozen and versioned: `version` is a fingerprint of every field.
@@ -220,6 +233,16 @@ class SupportPolicy:
     """The newest major version of the customer's software; None: versions are not checked."""
     supported_major_versions: int = attrs.field(default=2, validator=_positive_count)
     """How many of the most recent major versions are supported."""
+    max_subject_length: int = attrs.field(default=250, validator=_positive_count)
+    """Longest subject a ticket accepts (characters)."""
+    max_body_length: int = attrs.field(default=100_000, validator=_positive_count)
+    """Longest description, message body, solution, reason, note or comment (characters)."""
+    max_tags: int = attrs.field(default=30, validator=_positive_count)
+    """Most tags on one ticket."""
+    max_tag_length: int = attrs.field(default=64, validator=_positive_count)
+    """Longest tag (characters)."""
+    max_message_id_length: int = attrs.field(default=998, validator=_positive_count)
+    """Longest inbound message id (RFC 5322's line limit)."""
 
     # -- identity ---------------------------------------------------------------------------
 
@@ -249,6 +272,11 @@ class SupportPolicy:
                 else {"current_major_version": self.current_major_version}
             ),
             "supported_major_versions": self.supported_major_versions,
+            **{
+                name: getattr(self, name)
+                for name, default in _ADDED_WITH_DEFAULTS.items()
+                if getattr(self, name) != default
+            },
             "transitions": [
                 {
                     "status": t.status.value,
