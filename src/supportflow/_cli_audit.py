@@ -18,6 +18,7 @@ import re
 import sys
 from pathlib import Path
 
+from ._cli_common import STORE_ENV, instant
 from .audit import (
     DEFAULT_GRACE,
     Auditor,
@@ -34,20 +35,7 @@ from .policy import SupportPolicy
 
 __all__ = ["parse_duration", "parse_env", "register"]
 
-STORE_ENV = "SUPPORTFLOW_STORE"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def _instant(text: str) -> _dt.datetime:
-    try:
-        value = _dt.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an ISO 8601 instant such as 2026-03-09T16:00:00Z, got {text!r}"
-        ) from None
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset; add Z or +HH:MM")
-    return value.astimezone(_dt.UTC)
 
 
 def parse_duration(text: str) -> _dt.timedelta:
@@ -105,7 +93,7 @@ def _add_common(parser: argparse.ArgumentParser, *, as_of: bool = True) -> None:
     if as_of:
         parser.add_argument(
             "--as-of",
-            type=_instant,
+            type=instant,
             metavar="T",
             help="only events stamped at or before T (ISO 8601 with an offset: 2026-03-09T16:00Z)",
         )

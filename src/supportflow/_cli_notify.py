@@ -8,9 +8,9 @@ import json
 import signal
 import sys
 import threading
-from datetime import datetime
 from typing import Any
 
+from ._cli_common import add_store_argument, instant, require_store
 from .clock import FixedClock
 from .desk import SupportDesk
 from .errors import SupportflowError
@@ -59,18 +59,13 @@ def _notify(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         notifier = load_notifier(args.notifier)
     except ValueError as error:
         parser.error(str(error))
-    now = None
-    if args.now is not None:
-        try:
-            now = datetime.fromisoformat(args.now)
-        except ValueError:
-            parser.error(f"--now must be an ISO 8601 instant, got {args.now!r}")
+    now = args.now
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     try:
         clock = FixedClock(now) if now is not None else None
-        with SupportDesk(args.store, clock=clock) as desk:
+        with SupportDesk(require_store(parser, args.store), clock=clock) as desk:
             while True:
                 report = deliver_notifications(desk, notifier, batch_size=args.batch_size)
                 print(
@@ -95,7 +90,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             "retries and backoff. Runs until SIGTERM/SIGINT, or once with --once."
         ),
     )
-    notify.add_argument("--store", required=True, help="store URL, e.g. sqlite:///tickets.db")
+    add_store_argument(notify)
     notify.add_argument(
         "--notifier",
         default="stdout",
@@ -106,5 +101,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--interval", type=float, default=10.0, help="seconds between passes (default: 10)"
     )
     notify.add_argument("--batch-size", type=int, default=100, help="deliveries per pass")
-    notify.add_argument("--now", help="ISO instant to act at (default: the system clock)")
+    notify.add_argument(
+        "--now", type=instant, help="ISO instant to act at (default: the system clock)"
+    )
     notify.set_defaults(handler=_notify)

@@ -8,26 +8,13 @@ import os
 import sys
 import threading
 
+from ._cli_common import STORE_ENV, instant
 from ._store import redact
 from .desk import SupportDesk
 from .errors import SupportflowError
 from .worker import DEFAULT_BATCH_SIZE, DEFAULT_INTERVAL, run_worker, stop_on_signals
 
 __all__ = ["register"]
-
-STORE_ENV = "SUPPORTFLOW_STORE"
-
-
-def _instant(text: str) -> _dt.datetime:
-    try:
-        value = _dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an ISO 8601 instant such as 2026-03-09T16:00:00Z, got {text!r}"
-        ) from None
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset; add Z or +HH:MM")
-    return value.astimezone(_dt.UTC)
 
 
 def _seconds(text: str) -> float:
@@ -106,7 +93,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     worker.add_argument("--once", action="store_true", help="one sweep, then exit (for cron)")
     worker.add_argument(
         "--now",
-        type=_instant,
+        type=instant,
         metavar="ISO",
         help="sweep as of this instant instead of the system clock (catch-up, tests)",
     )
