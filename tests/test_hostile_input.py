@@ -78,3 +78,17 @@ def test_limits_are_policy_fields_in_the_fingerprint() -> None:
     policy = SupportPolicy(max_body_length=10)
     assert policy.version != SupportPolicy().version
     assert SupportPolicy.from_dict(policy.to_dict()) == policy
+
+
+def test_unknown_channel_is_refused_and_case_is_ignored() -> None:
+    """A channel the policy does not know is refused; known ones are matched in any case."""
+    from datetime import UTC, datetime
+
+    saturday = datetime(2026, 3, 7, 18, 0, tzinfo=UTC)
+    with SupportDesk() as desk:
+        with pytest.raises(InvalidCommand, match="unknown channel 'fax'"):
+            desk.submit(requester="ann@example.com", subject="x", channel="fax")
+        assert desk.is_open("PHONE", saturday) is False
+        assert desk.is_open("Web", saturday) is True
+        tid = desk.submit(requester="ann@example.com", subject="x", channel="EMAIL")
+        assert desk.get(tid).channel == "email"

@@ -8,6 +8,7 @@ from .clock import Clock, FixedClock, ManualClock, SystemClock
 from .desk import SupportDesk
 from .errors import (
     ConcurrencyConflict,
+    CorruptedHistory,
     InvalidCommand,
     SupportflowError,
     TicketNotFound,
@@ -22,6 +23,7 @@ __all__ = [
     "Action",
     "Clock",
     "ConcurrencyConflict",
+    "CorruptedHistory",
     "FixedClock",
     "InvalidCommand",
     "ManualClock",

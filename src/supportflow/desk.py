@@ -14,8 +14,13 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, CanMutateAggregate
-from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError
-from eventsourcing.utils import get_topic
+from eventsourcing.persistence import (
+    IntegrityError,
+    MapperDeserialisationError,
+    OperationalError,
+    PersistenceError,
+)
+from eventsourcing.utils import TopicError, get_topic
 
 from ._recorders import DueRow, TimerIndex
 from ._records import (
@@ -32,6 +37,7 @@ from ._timers import migrate as _migrate
 from .clock import Clock, SystemClock
 from .errors import (
     ConcurrencyConflict,
+    CorruptedHistory,
     InvalidCommand,
     SupportflowError,
     TicketNotFound,
@@ -261,7 +267,7 @@ class SupportDesk:
             limit=self._policy.max_body_length,
         )
         severity_ = self._severity(severity)
-        channel_ = _text(channel, "channel")
+        channel_ = self._channel(channel)
         product_ = self._product(product)
         tags_ = self._tags(tags)
         version_ = None if product_version is None else _text(product_version, "product_version")
@@ -577,7 +583,18 @@ class SupportDesk:
 
     def is_open(self, channel: str, at: _dt.datetime | None = None) -> bool:
         """Whether `channel` takes requests at `at` (default: now) under the desk's policy."""
-        return self._policy.is_open(_text(channel, "channel"), self._at(at))
+        return self._policy.is_open(self._channel(channel), self._at(at))
+
+    def _channel(self, channel: str) -> str:
+        """A channel the policy knows (`SupportPolicy.channel_hours`), in lower case."""
+        name = _text(channel, "channel").lower()
+        known = dict(self._policy.channel_hours)
+        if name not in known:
+            raise InvalidCommand(
+                f"unknown channel {channel!r}; the policy knows {', '.join(sorted(known))} "
+                "(add a channel with SupportPolicy(channel_hours=...))"
+            )
+        return name
 
     def run_due_timers(self, now: _dt.datetime | None = None) -> int:
         """Write every timer due at or before `now` (default: the clock), each stamped with its
@@ -698,9 +715,12 @@ class SupportDesk:
         return out
 
     def _events(self, ticket_id: UUID) -> list[CanMutateAggregate[UUID]]:
-        events: list[CanMutateAggregate[UUID]] = list(
-            self._app.events.get(ticket_id)  # type: ignore[arg-type]
-        )
+        try:
+            events: list[CanMutateAggregate[UUID]] = list(
+                self._app.events.get(ticket_id)  # type: ignore[arg-type]
+            )
+        except (MapperDeserialisationError, TopicError) as error:
+            raise CorruptedHistory(ticket_id, detail=type(error).__name__) from None
         if events and not isinstance(events[0], Ticket.Submitted):
             return []
         return events
@@ -710,6 +730,8 @@ class SupportDesk:
             aggregate = self._app.repository.get(ticket_id, projector_func=_project)
         except AggregateNotFoundError:
             raise TicketNotFound(ticket_id) from None
+        except (MapperDeserialisationError, TopicError) as error:
+            raise CorruptedHistory(ticket_id, detail=type(error).__name__) from None
         if not isinstance(aggregate, Ticket):
             raise TicketNotFound(ticket_id)
         return aggregate

@@ -10,6 +10,7 @@ from uuid import UUID
 
 __all__ = [
     "ConcurrencyConflict",
+    "CorruptedHistory",
     "InvalidCommand",
     "SupportflowError",
     "TicketNotFound",
@@ -87,3 +88,12 @@ class UnknownPolicyVersion(SupportflowError, LookupError):
             f"ticket {ticket_id} runs under policy {version!r}, which this store does not hold; "
             "pass that policy to SupportDesk(policies=[...])"
         )
+
+
+class CorruptedHistory(SupportflowError):
+    """A stored event of this ticket cannot be read (an altered row, an unknown event class, a
+    wrong cipher key). Nothing was changed; `supportflow audit` names the event."""
+
+    def __init__(self, ticket_id: object, *, detail: str) -> None:
+        self.ticket_id = ticket_id
+        super().__init__(f"ticket {ticket_id}: a stored event cannot be read ({detail})")

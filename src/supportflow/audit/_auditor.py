@@ -784,7 +784,8 @@ class _Check:
 
 
 def _raw_hash(n: Notification) -> str:
-    return "raw-" + hashlib.sha256(n.topic.encode() + b"\0" + bytes(n.state)).hexdigest()[:60]
+    state = n.state.encode("utf-8", "replace") if isinstance(n.state, str) else bytes(n.state)
+    return "raw-" + hashlib.sha256(n.topic.encode() + b"\0" + state).hexdigest()[:60]
 
 
 class Auditor:
@@ -1133,7 +1134,7 @@ def _ticket_id(value: object) -> UUID:
 
 
 class _AuditApplication(Application[UUID]):
-    name = "SupportflowAuditor"
+    name = "SupportDesk"  # the desk's name: on PostgreSQL it names the events table
 
 
 def open_auditor(

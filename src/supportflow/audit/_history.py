@@ -90,6 +90,21 @@ def describe(event: Any, policy: SupportPolicy | None) -> tuple[str, str, bool]:
             f'"{_short(event.reason)}"'
         )
         return event.by, what, False
+    if isinstance(event, Ticket.UpdateOverdue):
+        what = f"no agent update by {event.due_at.isoformat()}: update SLA breached"
+        return "system", what, True
+    if isinstance(event, Ticket.EscalationRequested):
+        what = f'asked for escalation: "{_short(event.reason)}"'
+        if event.requested_severity is not None:
+            what += f" (to {_severity(event.requested_severity)})"
+        return event.by, what, False
+    if isinstance(event, Ticket.EscalationReviewed):
+        verdict = "accepted" if event.accepted else "declined"
+        return event.manager, f'{verdict} the escalation: "{_short(event.note)}"', False
+    if isinstance(event, Ticket.BugLinked):
+        return event.by, f"linked bug {event.reference}", False
+    if isinstance(event, Ticket.SurveyAnswered):
+        return event.by, f'answered the survey: {event.rating}/5 "{_short(event.comment)}"', False
     return "?", type(event).__name__, False
 
 
