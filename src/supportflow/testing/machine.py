@@ -33,7 +33,7 @@ from hypothesis.stateful import (
 
 from ..clock import Clock, ManualClock
 from ..desk import SupportDesk
-from ..errors import TransitionRejected
+from ..errors import InvalidCommand, TransitionRejected
 from ..policy import DEFAULT_TRANSITIONS, Severity, Status, SupportPolicy
 from ..views import TicketView
 from . import model as m
@@ -85,17 +85,22 @@ class LifecycleMachine(RuleBasedStateMachine):
       the default transition table, which is the one the model knows);
     - `check_worker_independence`: also drive a twin memory desk whose timer worker never
       runs, and require the same outcomes and views (default True);
-    - `extra_invariants`: further checks, e.g. an auditor, run after every step;
+    - `audit`: run `supportflow.audit.Auditor` on the desk at the end of every run and require
+      no violation (default True; timers the machine let pass without the worker are not
+      written yet by design, so only the auditor's `timer-overdue` rule is left out);
+    - `extra_invariants`: further checks of your own, run after every step;
     - `start_times`: a strategy of aware datetimes for the first instant (default: instants
       near the policy zone's DST changes, or anywhere in 2026-2027).
 
     Rules: submit, assign, reply, request_info, solve, change_severity, customer_reply
-    (auto-submitted or not, with no, a fresh or a repeated message id), time passes (a
-    little, a lot, to a timer's due instant -1 s / 0 / +1 s), run the timer worker, restart
-    the desk from its store. Invariants: the desk agrees with the model; the live ticket
-    equals the one rebuilt from its events as of now (and after a restart); CLOSED is final;
-    every message id takes effect exactly once; every timer event is stamped with its due
-    instant; the worker does not change any outcome; the extra invariants hold.
+    (auto-submitted or not, with no, a fresh or a repeated message id), request and review an
+    escalation, link a bug, answer the survey, time passes (a little, a lot, to a timer's due
+    instant -1 s / 0 / +1 s), run the timer worker, restart the desk from its store.
+    Invariants: the desk agrees with the model; the live ticket equals the one rebuilt from
+    its events as of now (and after a restart); CLOSED is final;
+    every message id takes effect exactly once; every timer event (auto-solve, auto-close and
+    update-SLA breach) is stamped with its due instant; the worker does not change any outcome;
+    the auditor finds no violation; the extra invariants hold.
     """
 
     policy: ClassVar[SupportPolicy] = SupportPolicy()
@@ -104,6 +109,7 @@ class LifecycleMachine(RuleBasedStateMachine):
     check_model: ClassVar[bool | None] = None
     check_worker_independence: ClassVar[bool] = True
     extra_invariants: ClassVar[Sequence[ExtraInvariant]] = ()
+    audit: ClassVar[bool] = True
     start_times: ClassVar[st.SearchStrategy[_dt.datetime] | None] = None
 
     last_run: ClassVar[list[str]] = []
@@ -143,11 +149,15 @@ class LifecycleMachine(RuleBasedStateMachine):
         return type(self).desk_factory(url, clock=self.clock, policy=type(self).policy)
 
     def teardown(self) -> None:
-        self.desk.close()
-        if self.lazy is not None:
-            self.lazy.close()
-        if self.directory is not None:
-            shutil.rmtree(self.directory, ignore_errors=True)
+        try:
+            if type(self).audit and self.known:
+                self.auditor_finds_no_violation()
+        finally:
+            self.desk.close()
+            if self.lazy is not None:
+                self.lazy.close()
+            if self.directory is not None:
+                shutil.rmtree(self.directory, ignore_errors=True)
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -373,6 +383,90 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     # -- rules: time ------------------------------------------------------------------------
 
+    def _bookkeeping(self, tid: UUID, name: str, act: Callable[[SupportDesk, UUID], None]) -> str:
+        """Run a command that never changes a status on both desks; its outcome (done, a
+        refusal by the table, or an InvalidCommand) must agree. Returns that outcome."""
+        self.run.append(f"{name}(ticket #{self.known.index(tid)})")
+
+        def attempt(desk: SupportDesk, t: UUID | None) -> str:
+            assert t is not None
+            try:
+                act(desk, t)
+            except InvalidCommand as error:
+                return f"invalid: {str(error).split(': ', 1)[-1]}"
+            return "done"
+
+        refused: TransitionRejected | None = None
+        try:
+            outcome = self._both(tid, attempt)
+        except TransitionRejected as refusal:
+            refused = refusal
+        if refused is None:
+            return outcome
+        assert refused.ticket_id == tid
+        status = refused.status.name if isinstance(refused.status, Status) else refused.status
+        return f"rejected in {status}"
+
+    @rule(tid=tickets, reference=st.sampled_from(["BUG-1", "BUG-2"]))
+    def link_bug(self, tid: UUID, reference: str) -> None:
+        before = self.desk.get(tid).bugs
+        outcome = self._bookkeeping(
+            tid, "link_bug", lambda d, t: d.link_bug(t, reference=reference, by="bob")
+        )
+        assert outcome == "done", f"linking a bug was refused: {outcome}"
+        after = self.desk.get(tid).bugs
+        assert after == (before if reference in before else (*before, reference)), after
+
+    @rule(tid=tickets, severity=severities())
+    def request_escalation(self, tid: UUID, severity: Severity) -> None:
+        view = self.desk.get(tid)
+        outcome = self._bookkeeping(
+            tid,
+            "request_escalation",
+            lambda d, t: d.request_escalation(t, reason="urgent", requested_severity=severity),
+        )
+        if view.status is Status.CLOSED:
+            assert outcome == "rejected in CLOSED", outcome
+        elif view.pending_escalation is not None:
+            assert outcome.startswith("invalid"), outcome
+        else:
+            assert outcome == "done", outcome
+            assert self.desk.get(tid).pending_escalation is not None
+
+    @rule(tid=tickets, accept=st.booleans(), severity=severities())
+    def review_escalation(self, tid: UUID, accept: bool, severity: Severity) -> None:
+        view = self.desk.get(tid)
+        outcome = self._bookkeeping(
+            tid,
+            "review_escalation",
+            lambda d, t: d.review_escalation(
+                t, manager="carol", accept=accept, severity=severity if accept else None
+            ),
+        )
+        if view.status is Status.CLOSED:
+            assert outcome == "rejected in CLOSED", outcome
+        elif view.pending_escalation is None:
+            assert outcome.startswith("invalid"), outcome
+        else:
+            assert outcome == "done", outcome
+            after = self.desk.get(tid)
+            assert after.pending_escalation is None
+            assert after.severity is (severity if accept else view.severity)
+
+    @rule(tid=tickets, rating=st.integers(min_value=1, max_value=5))
+    def answer_survey(self, tid: UUID, rating: int) -> None:
+        view = self.desk.get(tid)
+        outcome = self._bookkeeping(
+            tid, "answer_survey", lambda d, t: d.record_survey(t, rating=rating, comment="ok")
+        )
+        if view.status is not Status.CLOSED:
+            assert outcome == f"rejected in {view.status.name}", outcome
+        elif view.survey_rating is not None:
+            assert outcome.startswith("invalid"), outcome
+        else:
+            assert outcome == "done", outcome
+            assert self.desk.get(tid).survey_rating == rating
+
     @rule(seconds=st.integers(min_value=1, max_value=6 * 3600))
     def time_passes_a_little(self, seconds: int) -> None:
         self.run.append(f"time passes {seconds} s")
@@ -479,8 +573,25 @@ class LifecycleMachine(RuleBasedStateMachine):
         for tid, history in self._snapshot().histories.items():
             armed: dict[str, _dt.datetime | None] = {"Solved": None, "Closed": None}
             written: list[tuple[str, _dt.datetime]] = []
+            update_due: _dt.datetime | None = None
+            previous_at: _dt.datetime | None = None
             for event in history:
                 name = type(event).__name__
+                if name == "UpdateOverdue":
+                    assert event.due_at == update_due, (
+                        f"ticket {tid}: update breach for {event.due_at}, the clock was due at "
+                        f"{update_due}"
+                    )
+                    assert previous_at is not None
+                    assert event.timestamp == max(event.due_at, previous_at), (
+                        f"ticket {tid}: update breach stamped {event.timestamp}, due {event.due_at}"
+                    )
+                    update_due = None  # one breach per clock
+                elif name in {"Solved", "Closed"}:
+                    update_due = None
+                elif hasattr(event, "update_due_at"):
+                    update_due = event.update_due_at
+                previous_at = event.timestamp
                 if name in _TIMER_EVENTS and getattr(event, "automatic", False):
                     assert event.timestamp == armed[name], (
                         f"ticket {tid}: automatic {name} stamped {event.timestamp}, "
@@ -526,6 +637,15 @@ class LifecycleMachine(RuleBasedStateMachine):
         if twin_id is None:
             return None
         return next(tid for tid, other in self.twin.items() if other == twin_id)
+
+    def auditor_finds_no_violation(self) -> None:
+        """Audit everything the run produced (at the end of each run: an audit reads the
+        whole store, so once per run keeps the machine fast)."""
+        from ..audit import Auditor  # imported here, when the audit runs
+
+        report = Auditor(self.desk).audit()
+        broken = [v for v in report.violations if v.rule != "timer-overdue"]
+        assert not broken, f"the auditor found: {broken}"
 
     @invariant()
     def extra_invariants_hold(self) -> None:
@@ -574,6 +694,7 @@ def lifecycle_machine(
     check_model: bool | None = None,
     check_worker_independence: bool = True,
     extra_invariants: Sequence[ExtraInvariant] = (),
+    audit: bool = True,
     start_times: st.SearchStrategy[_dt.datetime] | None = None,
     name: str | None = None,
 ) -> type[LifecycleMachine]:
@@ -594,6 +715,7 @@ def lifecycle_machine(
         "check_model": check_model,
         "check_worker_independence": check_worker_independence,
         "extra_invariants": tuple(extra_invariants),
+        "audit": audit,
         "start_times": start_times,
         "last_run": [],
         "__doc__": LifecycleMachine.__doc__,
