@@ -333,3 +333,25 @@ def test_escalation_histories_audit_clean(desk: SupportDesk, tid: UUID, clock: M
     desk.run_due_timers()
     report = Auditor(desk).audit(grace=timedelta(0))
     assert report.violations == ()
+
+
+def test_accepted_review_records_a_breach_due_by_the_new_severity_before_reassigning() -> None:
+    """Raising a ticket to CRITICAL hours after submission makes its update overdue at once:
+    the breach is recorded before the reassignment of the same review, and the audit is clean."""
+    from datetime import UTC, datetime, timedelta
+
+    from supportflow import ManualClock
+    from supportflow.audit import Auditor
+
+    t0 = datetime(2026, 3, 13, 20, 13, tzinfo=UTC)  # Fri 15:13 CDT
+    clock = ManualClock(t0)
+    with SupportDesk(clock=clock) as desk:
+        tid = desk.submit(requester="ann@example.com", subject="x", severity=2)
+        desk.request_escalation(tid, reason="prod down")
+        clock.advance(timedelta(hours=6))
+        desk.review_escalation(
+            tid, manager="maria", accept=True, severity=1, reassign_to="erin", note="ok"
+        )
+        names = [type(e).__name__ for e in desk.history(tid)]
+        assert names[-3:] == ["SeverityChanged", "UpdateOverdue", "Assigned"]
+        assert Auditor(desk).audit(grace=timedelta(0)).clean

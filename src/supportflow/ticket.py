@@ -687,6 +687,8 @@ class Ticket(Aggregate):
             self.change_severity(
                 policy, severity=severity, by=manager, reason=f"escalation: {note}", at=at
             )
+            # a re-targeted update clock may already be due: its breach comes first
+            self.catch_up(policy, until=at, written_at=at)
         if reassign_to is not None:
             self.assign(policy, agent=reassign_to, at=at)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import os
-import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -38,9 +37,10 @@ from ..policy import (
 )
 from ..policy._transitions import transition_map
 from ..ticket import Ticket
-from ._fast import DueInstants, EventHasher
+from ._fast import DueInstants, EventHasher, EventReader
 from ._history import build_history, iso
-from ._model import AuditReport, Metrics, Summary, TicketHistory, Violation
+from ._ledger import Samples, TicketState, pack, packed_quiet, packed_status, unpack
+from ._model import AuditReport, Metrics, TicketHistory, Violation
 from ._registry import PolicyRegistry
 from ._seal import Head, SealRecord, heads_differences, manifest_text, parse_manifest, seal_id
 from ._whatif import WhatIf
@@ -70,66 +70,7 @@ def _kind(event: object) -> str:
     return "aggregate"
 
 
-def _summary(values: list[float]) -> Summary:
-    if not values:
-        return Summary(count=0, mean=None, median=None, p90=None)
-    ordered = sorted(values)
-    p90 = ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
-    return Summary(
-        count=len(values),
-        mean=round(statistics.fmean(values), 3),
-        median=round(statistics.median(ordered), 3),
-        p90=round(p90, 3),
-    )
-
-
-class _State:
-    """What the auditor remembers of one ticket (a few fields; never its events)."""
-
-    __slots__ = (
-        "assignee",
-        "broken",
-        "close_due",
-        "created",
-        "first_response",
-        "first_solved",
-        "follow_ups",
-        "last_at",
-        "last_hash",
-        "policy",
-        "reopen_action",
-        "severity",
-        "solve_due",
-        "status",
-        "update_due",
-        "update_overdue",
-        "update_since",
-        "version",
-    )
-
-    def __init__(self, version: int, last_hash: str, at: _dt.datetime) -> None:
-        self.version = version
-        self.last_hash = last_hash
-        self.last_at = at
-        self.created = at
-        self.broken = False
-        self.policy: SupportPolicy | None = None
-        self.status = Status.NEW
-        self.severity = 0
-        self.assignee: str | None = None
-        self.solve_due: _dt.datetime | None = None
-        self.close_due: _dt.datetime | None = None
-        self.follow_ups = 0
-        self.first_response: _dt.datetime | None = None
-        self.first_solved: _dt.datetime | None = None
-        self.reopen_action: Action | None = None
-        self.update_due: _dt.datetime | None = None
-        self.update_since: _dt.datetime | None = None
-        self.update_overdue = False
-
-    def armed_update_due(self) -> _dt.datetime | None:
-        """The update clock's due instant while its breach is not recorded yet."""
-        return None if self.update_overdue else self.update_due
+_State = TicketState
 
 
 class _Check:
@@ -146,14 +87,17 @@ class _Check:
         self.as_of = as_of
         self.report = report
         self.what_if = what_if
-        self.tickets: dict[UUID, _State] = {}
+        self.tickets: dict[UUID, _State | bytes] = {}
+        """Every ticket seen, in log order: a record, or a CLOSED ticket's packed record."""
+        self._policy_index: dict[int, int] = {}
+        self._known: list[SupportPolicy] = []
         self.effects: dict[str, tuple[UUID, str]] = {}
         self.links_from_parent: dict[UUID, tuple[UUID, int, int]] = {}
         self.links_from_child: dict[UUID, tuple[UUID, int]] = {}
         self.events = 0
         self.latest: _dt.datetime | None = None
-        self.first_response: list[float] = []
-        self.time_to_solve: list[float] = []
+        self.first_response = Samples()
+        self.time_to_solve = Samples()
         self.reopens = 0
         self.follow_ups = 0
         self.agent_solves = 0
@@ -206,9 +150,16 @@ class _Check:
 
     # -- integrity -----------------------------------------------------------------------------
 
+    def _state(self, tid: UUID) -> _State | None:
+        """The ticket's record (unpacked if it was packed), None for a ticket not seen."""
+        state = self.tickets.get(tid)
+        if isinstance(state, bytes):
+            state = self.tickets[tid] = unpack(state, self._known)
+        return state
+
     def unreadable(self, n: Notification, error: BaseException, *, kind: str) -> None:
         tid = UUID(str(n.originator_id))
-        state = self.tickets.get(tid)
+        state = self._state(tid)
         self.violation(
             "unreadable",
             tid,
@@ -222,13 +173,23 @@ class _Check:
         if state is not None:
             state.broken = True
             state.version = max(state.version, n.originator_version)
-            state.last_hash = ""  # unknown: the next event's chain cannot be checked
+            state.last_hash = b""  # unknown: the next event's chain cannot be checked
 
-    def ticket_event(self, n: Notification, event: Any, digest: str) -> None:
+    def ticket_event(self, n: Notification, event: Any, digest: bytes) -> None:
+        """Check one ticket event; `digest` is its hash (32 bytes)."""
+        self._ticket_event(n, event, digest)
+        tid = event.originator_id
+        state = self.tickets.get(tid)
+        if isinstance(state, _State) and state.status is Status.CLOSED:
+            packed = pack(state, self._policy_index, self._known)
+            if packed is not None:
+                self.tickets[tid] = packed
+
+    def _ticket_event(self, n: Notification, event: Any, digest: bytes) -> None:
         tid: UUID = event.originator_id
         version: int = event.originator_version
         at: _dt.datetime = event.timestamp
-        state = self.tickets.get(tid)
+        state = self._state(tid)
         previous = getattr(event, "previous_hash", None)
         if state is None:
             state = _State(version, digest, at)
@@ -283,7 +244,7 @@ class _Check:
                 "position)",
             )
             state.broken = True
-        elif previous != state.last_hash and state.last_hash:
+        elif state.last_hash and previous != state.last_hash.hex():
             self.violation(
                 "chain",
                 tid,
@@ -559,7 +520,7 @@ class _Check:
             action = Action.REQUEST_INFO if event.asks_for_input else Action.REPLY
             if state.first_response is None:
                 state.first_response = at
-                self.first_response.append((at - state.created).total_seconds())
+                self.first_response.add(at - state.created)
         elif event.auto_submitted:
             action = Action.AUTO_REPLY
         else:
@@ -611,7 +572,7 @@ class _Check:
         state.close_due = event.close_due_at
         if state.first_solved is None:
             state.first_solved = event.timestamp
-            self.time_to_solve.append((event.timestamp - state.created).total_seconds())
+            self.time_to_solve.add(event.timestamp - state.created)
 
     @staticmethod
     def _update_clock(state: _State, event: Any) -> None:
@@ -719,7 +680,13 @@ class _Check:
     # -- the end ---------------------------------------------------------------------------------
 
     def finish(self, audit_time: _dt.datetime, grace: _dt.timedelta) -> None:
-        for tid, state in self.tickets.items():
+        for tid, record in self.tickets.items():
+            if isinstance(record, bytes):
+                if packed_quiet(record):
+                    continue
+                state = unpack(record, self._known)
+            else:
+                state = record
             if state.broken or state.policy is None:
                 continue
             if state.reopen_action is not None:
@@ -765,15 +732,21 @@ class _Check:
             )
 
     def metrics(self) -> Metrics:
-        counts: Counter[str] = Counter(
-            s.status.name for s in self.tickets.values() if s.policy is not None and not s.broken
-        )
+        counts: Counter[str] = Counter()
+        for record in self.tickets.values():
+            if isinstance(record, bytes):
+                verified, status = packed_status(record)
+            else:
+                verified = record.policy is not None and not record.broken
+                status = record.status
+            if verified:
+                counts[status.name] += 1
         return Metrics(
             tickets=len(self.tickets),
             events=self.events,
             by_status=tuple((status.name, counts[status.name]) for status in Status),
-            first_response=_summary(self.first_response),
-            time_to_solve=_summary(self.time_to_solve),
+            first_response=self.first_response.summary(),
+            time_to_solve=self.time_to_solve.summary(),
             reopens=self.reopens,
             follow_ups=self.follow_ups,
             agent_solves=self.agent_solves,
@@ -890,26 +863,40 @@ class Auditor:
         position = 0
         sample: list[UUID] = []
         event_hash = EventHasher()
+        # The what-if simulator reads whole events: then every event goes through the mapper.
+        reader = EventReader(mapper, ticket_topics) if simulator is None else None
         for n in self.notifications():
             position = n.id
             is_ticket = n.topic in ticket_topics
-            try:
-                event: Any = mapper.to_domain_event(n)
-            except Exception as error:  # altered bytes, wrong key: reported, never a crash
-                digest = _raw_hash(n)
-                if is_ticket or n.topic.startswith("supportflow."):
-                    check.unreadable(n, error, kind="ticket" if is_ticket else "record")
-                event = None
+            read = reader.read(n) if is_ticket and reader is not None else None
+            event: Any
+            digest = b""
+            if read is not None:
+                event, digest = read
             else:
-                digest = event_hash(event)
-                if is_ticket:
-                    check.ticket_event(n, event, digest)
-                    if event.originator_version == 1 and len(sample) < timelines:
-                        sample.append(event.originator_id)
-                    if as_of is None or event.timestamp <= as_of:
-                        check.saw(event.timestamp)
+                try:
+                    event = mapper.to_domain_event(n)
+                except Exception as error:  # altered bytes, wrong key: reported, never a crash
+                    if is_ticket or n.topic.startswith("supportflow."):
+                        check.unreadable(n, error, kind="ticket" if is_ticket else "record")
+                    event = None
+                else:
+                    if is_ticket:  # other records' hashes only matter to a seal
+                        digest = event_hash.digest(event)
+            if is_ticket and event is not None:
+                check.ticket_event(n, event, digest)
+                if event.originator_version == 1 and len(sample) < timelines:
+                    sample.append(event.originator_id)
+                if as_of is None or event.timestamp <= as_of:
+                    check.saw(event.timestamp)
             if sealed is not None:
-                self._track_head(n, event, digest, sealed, heads, moved)
+                if event is None:
+                    text = _raw_hash(n)
+                elif is_ticket:
+                    text = digest.hex()
+                else:
+                    text = event_hash(event)
+                self._track_head(n, event, text, sealed, heads, moved)
         audit_time = as_of if as_of is not None else (check.latest or SystemClock().now())
         check.finish(audit_time, grace)
         if sealed is not None:

@@ -5,6 +5,13 @@
   the exact type; anything else (enums, sets, dates, ``$`` keys, subclasses) goes through
   `_chain.render` itself, and the first event of each class is hashed both ways: if the two
   ever differ, that class keeps using `_chain.event_hash`.
+- `EventReader`: a stored ticket event decoded and hashed in one pass: the JSON state (after
+  the mapper's cipher and compressor) is parsed once, each transcoded value (``datetime_iso``,
+  ``uuid_hex``) becomes its canonical tag carrying the decoded value, and the canonical bytes
+  are one C-encoder call on that tree. Anything unusual (another transcoding, a ``$`` in the
+  text, an upcast, bytes the mapper would refuse) returns None and the caller uses the mapper
+  and `EventHasher`; the first event of each class is read both ways and a class whose event
+  or bytes differ keeps the mapper.
 - `DueInstants`: `SupportPolicy.close_due_at` / `solve_due_at` for one policy, with the
   calendar-day addition done by the standard library's `zoneinfo` (the same tz database
   pendulum reads) when the resulting wall-clock time exists exactly once in the zone; a time
@@ -17,16 +24,24 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+from collections.abc import Callable, Iterable
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from eventsourcing.utils import get_topic
+from eventsourcing.persistence import (
+    DatetimeAsISO,
+    JSONTranscoder,
+    Mapper,
+    Notification,
+    UUIDAsHex,
+)
+from eventsourcing.utils import get_topic, resolve_topic
 
 from .._chain import _datetime, canonical_bytes, event_hash, render
 from ..policy import SupportPolicy
 
-__all__ = ["DueInstants", "EventHasher"]
+__all__ = ["DueInstants", "EventHasher", "EventReader"]
 
 _ENCODER = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
@@ -97,6 +112,10 @@ class EventHasher:
         return text.encode("ascii")
 
     def __call__(self, event: object) -> str:
+        return self.digest(event).hex()
+
+    def digest(self, event: object) -> bytes:
+        """The 32 bytes of the SHA-256 `event_hash(event)` is the hex of."""
         cls = type(event)
         trusted = self._trusted.get(cls)
         if trusted is None:
@@ -106,8 +125,151 @@ class EventHasher:
                 same = False
             trusted = self._trusted[cls] = same
         if not trusted:
-            return event_hash(event)
-        return hashlib.sha256(self._bytes(event, cls)).hexdigest()
+            return bytes.fromhex(event_hash(event))
+        return hashlib.sha256(self._bytes(event, cls)).digest()
+
+
+class _Tag(dict[str, str]):
+    """A transcoded value in its canonical form (``{"$datetime": ...}``, ``{"$uuid": ...}``),
+    carrying the value the mapper would have decoded."""
+
+    __slots__ = ("value",)
+    value: Any
+
+
+class _Unusual(Exception):
+    """The stored state needs the mapper (another transcoding, odd data)."""
+
+
+def _tag_datetime(data: Any) -> _Tag:
+    if data.__class__ is not str:
+        raise _Unusual
+    value = _dt.datetime.fromisoformat(data)  # what `DatetimeAsISO.decode` does
+    tag = _Tag()
+    if value.tzinfo in _UTC_ZONES:
+        tag["$datetime"] = value.isoformat(timespec="microseconds")[:-6] + "Z"
+    else:
+        tag.update(_datetime(value))
+    tag.value = value
+    return tag
+
+
+def _tag_uuid(data: Any) -> _Tag:
+    if data.__class__ is not str:
+        raise _Unusual
+    value = UUID(data)  # what `UUIDAsHex.decode` does
+    tag = _Tag()
+    tag["$uuid"] = str(value)
+    tag.value = value
+    return tag
+
+
+_TAGGERS: dict[str, Callable[[Any], _Tag]] = {
+    "datetime_iso": _tag_datetime,
+    "uuid_hex": _tag_uuid,
+}
+
+
+def _hook(d: dict[str, Any]) -> Any:
+    """`JSONTranscoder._decode_obj`, giving tags; other transcodings are unusual."""
+    if len(d) == 2 and "_type_" in d and "_data_" in d:
+        tagger = _TAGGERS.get(d["_type_"]) if d["_type_"].__class__ is str else None
+        if tagger is None:
+            raise _Unusual
+        return tagger(d["_data_"])
+    return d
+
+
+class EventReader:
+    """Ticket events decoded from their stored state and hashed in one pass, with the same
+    event (`vars`) and the same `_chain.event_hash` as the mapper and `EventHasher` give.
+
+    `read(notification)` returns ``(event, digest)`` or None when the mapper must decide
+    (then the caller decodes with the mapper, which also reports what it cannot decode).
+    Nested transcoded values (inside a dict or list field) stay as tags in the event: the
+    auditor's checks read top-level fields only.
+    """
+
+    def __init__(self, mapper: Any, topics: Iterable[str]) -> None:
+        self._mapper = mapper
+        transcoder = getattr(mapper, "transcoder", None)
+        names = getattr(transcoder, "names", {})
+        self.enabled = (
+            type(mapper) is Mapper
+            and type(transcoder) is JSONTranscoder
+            and type(names.get("datetime_iso")) is DatetimeAsISO
+            and type(names.get("uuid_hex")) is UUIDAsHex
+        )
+        self._cipher = getattr(mapper, "cipher", None)
+        self._compressor = getattr(mapper, "compressor", None)
+        self._decoder = json.JSONDecoder(object_hook=_hook)
+        self._topics = frozenset(topics)
+        self._classes: dict[str, tuple[type, str] | None] = {}
+        self._trusted: dict[str, bool] = {}
+        self._hasher = EventHasher()
+
+    def _class(self, topic: str) -> tuple[type, str] | None:
+        if topic in self._classes:
+            return self._classes[topic]
+        found: tuple[type, str] | None = None
+        if topic in self._topics:
+            try:
+                cls = resolve_topic(topic)
+            except Exception:  # the mapper reports it
+                cls = None
+            if isinstance(cls, type) and getattr(cls, "class_version", 1) == 1:
+                found = (cls, _ENCODER.encode(get_topic(cls)))
+        self._classes[topic] = found
+        return found
+
+    def _fast(self, n: Notification, cls: type, topic: str) -> tuple[Any, bytes] | None:
+        oid = n.originator_id
+        if oid.__class__ is not UUID:
+            return None
+        state = n.state
+        try:
+            if self._cipher:
+                state = self._cipher.decrypt(state)
+            if self._compressor:
+                state = self._compressor.decompress(state)
+            text = state.decode("utf8")
+            if "$" in text or "\\u0024" in text:
+                return None  # keys that `_chain.render` escapes: the generic rules decide
+            fields = self._decoder.decode(text)
+            if fields.__class__ is not dict or "class_version" in fields:
+                return None
+            tag = _Tag()
+            tag["$uuid"] = str(oid)
+            tag.value = oid
+            fields["originator_id"] = tag
+            fields["originator_version"] = n.originator_version
+            canonical = '{"fields":' + _ENCODER.encode(fields) + ',"topic":' + topic + "}"
+        except Exception:  # _Unusual, or anything the mapper must judge
+            return None
+        values = {k: (v.value if v.__class__ is _Tag else v) for k, v in fields.items()}
+        event: Any = object.__new__(cls)
+        object.__setattr__(event, "__dict__", values)
+        return event, hashlib.sha256(canonical.encode("ascii")).digest()
+
+    def read(self, n: Notification) -> tuple[Any, bytes] | None:
+        """``(event, 32-byte hash)`` of a ticket event, or None: use the mapper."""
+        if not self.enabled:
+            return None
+        found = self._class(n.topic)
+        if found is None:
+            return None
+        got = self._fast(n, *found)
+        if got is None:
+            return None
+        trusted = self._trusted.get(n.topic)
+        if trusted is None:  # the first of its class: read it both ways
+            try:
+                event = self._mapper.to_domain_event(n)
+                trusted = vars(event) == vars(got[0]) and self._hasher.digest(event) == got[1]
+            except Exception:
+                trusted = False
+            self._trusted[n.topic] = trusted
+        return got if trusted else None
 
 
 class DueInstants:

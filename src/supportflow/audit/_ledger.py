@@ -1,0 +1,334 @@
+"""What the auditor remembers between events, kept small.
+
+- `TicketState`: one open ticket's record (a few slots; never its events).
+- `pack` / `unpack`: a CLOSED ticket's record as one `bytes` value (integers for instants,
+  the hash as 32 raw bytes, indexes for the policy, status and action), restored exactly when
+  a later event of that ticket arrives. A record that does not fit the format (an instant
+  that is not UTC, an odd severity) stays a `TicketState`.
+- `Samples`: count, mean, median and 90th percentile of durations; exact (every sample kept,
+  8 bytes each) up to `EXACT_SAMPLES`, then a bounded log-bucket sketch (relative error under
+  `SKETCH_ERROR`; the mean stays exact).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import statistics
+import struct
+from array import array
+
+from ..policy import Action, Status, SupportPolicy
+from ._model import Summary
+
+__all__ = ["EXACT_SAMPLES", "SKETCH_ERROR", "Samples", "TicketState", "pack", "unpack"]
+
+EXACT_SAMPLES = 1 << 16
+"""Samples kept as they are; beyond, the summary comes from the sketch."""
+
+SKETCH_ERROR = 0.0005
+"""The sketch's relative error on a quantile (0.05%)."""
+
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+_NONE = -(2**63)
+_STATUSES = tuple(Status)
+_STATUS_INDEX = {status: i for i, status in enumerate(_STATUSES)}
+_ACTIONS = tuple(Action)
+_ACTION_INDEX = {action: i for i, action in enumerate(_ACTIONS)}
+_NO_INDEX = 0xFFFF
+
+# version, flags, policy, status, reopen action, severity, follow-ups, then 8 instants, then
+# the hash (32 bytes, when known) and the assignee (UTF-8, when there is one).
+_HEAD = struct.Struct("<qBHBHqq8q")
+_BROKEN, _HAS_HASH, _OVERDUE, _HAS_ASSIGNEE, _QUIET = 1, 2, 4, 8, 16
+
+
+class TicketState:
+    """What the auditor remembers of one ticket (a few fields; never its events)."""
+
+    __slots__ = (
+        "assignee",
+        "broken",
+        "close_due",
+        "created",
+        "first_response",
+        "first_solved",
+        "follow_ups",
+        "last_at",
+        "last_hash",
+        "policy",
+        "reopen_action",
+        "severity",
+        "solve_due",
+        "status",
+        "update_due",
+        "update_overdue",
+        "update_since",
+        "version",
+    )
+
+    def __init__(self, version: int, last_hash: bytes, at: _dt.datetime) -> None:
+        self.version = version
+        self.last_hash = last_hash
+        """The 32 bytes of the previous event's hash; empty when unknown (undecodable)."""
+        self.last_at = at
+        self.created = at
+        self.broken = False
+        self.policy: SupportPolicy | None = None
+        self.status = Status.NEW
+        self.severity = 0
+        self.assignee: str | None = None
+        self.solve_due: _dt.datetime | None = None
+        self.close_due: _dt.datetime | None = None
+        self.follow_ups = 0
+        self.first_response: _dt.datetime | None = None
+        self.first_solved: _dt.datetime | None = None
+        self.reopen_action: Action | None = None
+        self.update_due: _dt.datetime | None = None
+        self.update_since: _dt.datetime | None = None
+        self.update_overdue = False
+
+    def armed_update_due(self) -> _dt.datetime | None:
+        """The update clock's due instant while its breach is not recorded yet."""
+        return None if self.update_overdue else self.update_due
+
+    def quiet(self) -> bool:
+        """Nothing left for the end of the audit to report: no timer armed, no Reopened
+        waiting for its message (or the ticket is not verified at all)."""
+        if self.broken or self.policy is None:
+            return True
+        if self.reopen_action is not None:
+            return False
+        timer = self.policy.due_timer(
+            self.status,
+            solve_due_at=self.solve_due,
+            close_due_at=self.close_due,
+            update_due_at=self.armed_update_due(),
+        )
+        return timer is None
+
+
+def _micros(value: _dt.datetime | None) -> int:
+    if value is None:
+        return _NONE
+    if value.__class__ is not _dt.datetime or value.tzinfo is not _dt.UTC:
+        raise ValueError("not a UTC instant")
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _instant(micros: int) -> _dt.datetime | None:
+    if micros == _NONE:
+        return None
+    return _EPOCH + _dt.timedelta(microseconds=micros)
+
+
+def pack(state: TicketState, policies: dict[int, int], known: list[SupportPolicy]) -> bytes | None:
+    """`state` as bytes (`unpack` restores it exactly), or None when it does not fit.
+
+    `policies` maps `id(policy)` to its index in `known` (both grow as policies are seen)."""
+    try:
+        if state.policy is None:
+            policy = _NO_INDEX
+        else:
+            index = policies.get(id(state.policy))
+            if index is None:
+                index = policies[id(state.policy)] = len(known)
+                known.append(state.policy)
+            policy = index
+        if policy >= _NO_INDEX:
+            return None
+        if type(state.severity) is not int or type(state.version) is not int:
+            return None
+        if type(state.follow_ups) is not int or state.broken not in (True, False):
+            return None
+        if state.update_overdue not in (True, False):
+            return None
+        flags = (
+            (_BROKEN if state.broken is True else 0)
+            | (_OVERDUE if state.update_overdue is True else 0)
+            | (_QUIET if state.quiet() else 0)
+        )
+        tail = b""
+        if len(state.last_hash) == 32:
+            flags |= _HAS_HASH
+            tail = state.last_hash
+        elif state.last_hash:
+            return None
+        if state.assignee is not None:
+            if type(state.assignee) is not str:
+                return None
+            flags |= _HAS_ASSIGNEE
+            tail += state.assignee.encode("utf-8")
+        reopen = _NO_INDEX if state.reopen_action is None else _ACTION_INDEX[state.reopen_action]
+        head = _HEAD.pack(
+            state.version,
+            flags,
+            policy,
+            _STATUS_INDEX[state.status],
+            reopen,
+            state.severity,
+            state.follow_ups,
+            _micros(state.last_at),
+            _micros(state.created),
+            _micros(state.solve_due),
+            _micros(state.close_due),
+            _micros(state.first_response),
+            _micros(state.first_solved),
+            _micros(state.update_due),
+            _micros(state.update_since),
+        )
+    except (ValueError, KeyError, OverflowError, UnicodeError, struct.error):
+        return None
+    return head + tail
+
+
+def unpack(data: bytes, known: list[SupportPolicy]) -> TicketState:
+    """The `TicketState` that `pack` made `data` from."""
+    (
+        version,
+        flags,
+        policy,
+        status,
+        reopen,
+        severity,
+        follow_ups,
+        last_at,
+        created,
+        solve_due,
+        close_due,
+        first_response,
+        first_solved,
+        update_due,
+        update_since,
+    ) = _HEAD.unpack_from(data)
+    offset = _HEAD.size
+    last_hash = b""
+    if flags & _HAS_HASH:
+        last_hash = data[offset : offset + 32]
+        offset += 32
+    at = _instant(last_at)
+    assert at is not None
+    state = TicketState(version, last_hash, at)
+    state.created = _instant(created) or at  # never None: packed from an instant
+    state.broken = bool(flags & _BROKEN)
+    state.update_overdue = bool(flags & _OVERDUE)
+    state.policy = None if policy == _NO_INDEX else known[policy]
+    state.status = _STATUSES[status]
+    state.reopen_action = None if reopen == _NO_INDEX else _ACTIONS[reopen]
+    state.severity = severity
+    state.follow_ups = follow_ups
+    state.assignee = data[offset:].decode("utf-8") if flags & _HAS_ASSIGNEE else None
+    state.solve_due = _instant(solve_due)
+    state.close_due = _instant(close_due)
+    state.first_response = _instant(first_response)
+    state.first_solved = _instant(first_solved)
+    state.update_due = _instant(update_due)
+    state.update_since = _instant(update_since)
+    return state
+
+
+def packed_status(data: bytes) -> tuple[bool, Status]:
+    """(verified, status) of a packed record, without unpacking it: verified when the
+    ticket's policy is known and its record is not broken."""
+    _, flags, policy, status = struct.unpack_from("<qBHB", data)
+    return (not flags & _BROKEN and policy != _NO_INDEX), _STATUSES[status]
+
+
+def packed_quiet(data: bytes) -> bool:
+    """Whether the end of the audit has nothing to check on this packed record."""
+    return bool(data[8] & _QUIET)
+
+
+class Samples:
+    """Durations in seconds, summarised as count, mean, median and 90th percentile.
+
+    Exact (the same figures as sorting every sample) up to `EXACT_SAMPLES`; beyond, the
+    samples move into a sketch of logarithmic buckets (a quantile within `SKETCH_ERROR` of the
+    exact one, memory bounded by the range of the values, not their number) and the mean is
+    computed from the exact sum of microseconds.
+    """
+
+    __slots__ = ("_buckets", "_count", "_micros", "_samples", "_zero")
+
+    _GAMMA = (1 + SKETCH_ERROR) / (1 - SKETCH_ERROR)
+    _LOG_GAMMA = math.log(_GAMMA)
+
+    def __init__(self) -> None:
+        self._samples: array[float] | None = array("d")
+        self._buckets: dict[int, int] = {}
+        self._zero = 0
+        self._count = 0
+        self._micros = 0
+
+    def add(self, delta: _dt.timedelta) -> None:
+        """One duration."""
+        self._count += 1
+        self._micros += (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        samples = self._samples
+        if samples is not None:
+            samples.append(delta.total_seconds())
+            if len(samples) > EXACT_SAMPLES:
+                self._samples = None
+                for value in samples:
+                    self._bucket(value)
+            return
+        self._bucket(delta.total_seconds())
+
+    def _bucket(self, value: float) -> None:
+        if value == 0:
+            self._zero += 1
+            return
+        key = math.ceil(math.log(abs(value)) / self._LOG_GAMMA)
+        key = key if value > 0 else -key - (1 << 40)  # negative durations: their own keys
+        self._buckets[key] = self._buckets.get(key, 0) + 1
+
+    def _value(self, key: int) -> float:
+        if key < -(1 << 39):
+            return -self._value(-(key + (1 << 40)))
+        return 2 * self._GAMMA**key / (self._GAMMA + 1)
+
+    def _ranked(self, ranks: list[int]) -> list[float]:
+        """The values at 0-based `ranks` (ascending) in sorted order, from the sketch."""
+        entries: list[tuple[float, int]] = [(self._value(k), c) for k, c in self._buckets.items()]
+        if self._zero:
+            entries.append((0.0, self._zero))
+        entries.sort()
+        out: list[float] = []
+        seen = 0
+        i = 0
+        for value, count in entries:
+            seen += count
+            while i < len(ranks) and ranks[i] < seen:
+                out.append(value)
+                i += 1
+        return out
+
+    def summary(self) -> Summary:
+        if not self._count:
+            return Summary(count=0, mean=None, median=None, p90=None)
+        n = self._count
+        samples = self._samples
+        if samples is not None:
+            ordered = sorted(samples)
+            p90 = ordered[min(n - 1, round(0.9 * (n - 1)))]
+            return Summary(
+                count=n,
+                mean=round(statistics.fmean(samples), 3),
+                median=round(statistics.median(ordered), 3),
+                p90=round(p90, 3),
+            )
+        middle = [(n - 1) // 2, n // 2]
+        p90_rank = min(n - 1, round(0.9 * (n - 1)))
+        low, high, p90 = self._three(middle[0], middle[1], p90_rank)
+        return Summary(
+            count=n,
+            mean=round(self._micros / n / 1_000_000, 3),
+            median=round((low + high) / 2, 3),
+            p90=round(p90, 3),
+        )
+
+    def _three(self, a: int, b: int, c: int) -> tuple[float, float, float]:
+        ranks = sorted({a, b, c})
+        values = dict(zip(ranks, self._ranked(ranks), strict=True))
+        return values[a], values[b], values[c]
