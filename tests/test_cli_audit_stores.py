@@ -109,3 +109,28 @@ def test_history_describes_service_level_events(
     ):
         assert text in out
     assert " ? " not in out
+
+
+def test_audit_reports_an_event_whose_time_lost_its_offset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stored timestamp edited to have no UTC offset is reported for that ticket and
+    position; the audit does not crash."""
+    path = tmp_path / "t.db"
+    url = f"sqlite:///{path}"
+    tid = a_ticket(url)
+    with sqlite3.connect(path) as db:
+        (state,) = db.execute(
+            "SELECT state FROM stored_events WHERE originator_id = ? AND originator_version = 2",
+            (tid.replace("-", ""),),
+        ).fetchone()
+        edited = bytes(state).replace(b'+00:00"', b'"')
+        assert edited != bytes(state)
+        db.execute(
+            "UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = 2",
+            (edited, tid.replace("-", "")),
+        )
+    assert main(["audit", "--store", url]) == 1
+    out = capsys.readouterr().out
+    assert tid in out
+    assert "event 2" in out

@@ -756,6 +756,15 @@ class _Check:
         )
 
 
+def _aware_times(event: Any) -> bool:
+    """Whether every datetime an event carries is aware (a naive one was edited in by hand)."""
+    return all(
+        value.tzinfo is not None
+        for value in vars(event).values()
+        if isinstance(value, _dt.datetime)
+    )
+
+
 def _raw_hash(n: Notification) -> str:
     state = n.state.encode("utf-8", "replace") if isinstance(n.state, str) else bytes(n.state)
     return "raw-" + hashlib.sha256(n.topic.encode() + b"\0" + state).hexdigest()[:60]
@@ -883,6 +892,11 @@ class Auditor:
                 else:
                     if is_ticket:  # other records' hashes only matter to a seal
                         digest = event_hash.digest(event)
+            if is_ticket and event is not None and not _aware_times(event):
+                check.unreadable(
+                    n, ValueError("a time without a UTC offset (naive)"), kind="ticket"
+                )
+                event = None
             if is_ticket and event is not None:
                 check.ticket_event(n, event, digest)
                 if event.originator_version == 1 and len(sample) < timelines:
