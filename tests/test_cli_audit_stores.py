@@ -134,3 +134,22 @@ def test_audit_reports_an_event_whose_time_lost_its_offset(
     out = capsys.readouterr().out
     assert tid in out
     assert "event 2" in out
+
+
+def test_audit_as_of_counts_only_tickets_that_existed_then(tmp_path: Path) -> None:
+    """`audit(as_of=t)` counts the tickets submitted by t, not those of today."""
+    from datetime import timedelta
+
+    from supportflow.audit import Auditor
+
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    clock = ManualClock(T0)
+    with SupportDesk(url, clock=clock) as desk:
+        desk.submit(requester="ann@example.com", subject="first")
+        clock.advance(days=5)
+        desk.submit(requester="ben@example.com", subject="second")
+        report = Auditor(desk).audit(as_of=T0 + timedelta(days=1))
+        assert report.metrics.tickets == 1
+        assert dict(report.metrics.by_status)["NEW"] == 1
+        assert Auditor(desk).audit(as_of=T0 - timedelta(days=1)).metrics.tickets == 0
+        assert Auditor(desk).audit().metrics.tickets == 2

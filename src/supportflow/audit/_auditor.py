@@ -85,6 +85,8 @@ class _Check:
     ) -> None:
         self.registry = registry
         self.as_of = as_of
+        self.existing = 0
+        """Tickets submitted at or before `as_of` (with a known policy)."""
         self.report = report
         self.what_if = what_if
         self.tickets: dict[UUID, _State | bytes] = {}
@@ -295,6 +297,7 @@ class _Check:
             return
         if self.as_of is not None and event.timestamp > self.as_of:
             return  # submitted after the audit time: only its integrity is checked
+        self.existing += 1
         state.policy = policy
         state.severity = event.severity
         state.update_due = event.update_due_at
@@ -742,7 +745,7 @@ class _Check:
             if verified:
                 counts[status.name] += 1
         return Metrics(
-            tickets=len(self.tickets),
+            tickets=self.existing if self.as_of is not None else len(self.tickets),
             events=self.events,
             by_status=tuple((status.name, counts[status.name]) for status in Status),
             first_response=self.first_response.summary(),
