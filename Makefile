@@ -44,11 +44,10 @@ docs: $(STAMP)
 package-check: $(STAMP)
 	bash scripts/check_package.sh $(BIN)/python
 
+# Every benchmark (bench/all.py: rebuild, commands, timer sweeps, audit), one report; about
+# 4-5 minutes on 2 cores. docs/performance.md shows the figures and how to read them.
 bench: $(STAMP) postgres-server
-	$(BIN)/python bench/rebuild.py
-	$(BIN)/python bench/timers.py
-	$(BIN)/python bench/commands.py
-	$(BIN)/python bench/audit.py
+	$(BIN)/python bench/all.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis dist build site

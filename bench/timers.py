@@ -41,7 +41,7 @@ from supportflow import ManualClock, Severity, SupportDesk
 from supportflow.policy import SupportPolicy
 from supportflow.ticket import Ticket
 
-__all__ = ["STORES", "build", "main", "memo_policy", "postgres_url", "store_url"]
+__all__ = ["STORES", "build", "main", "memo_policy", "postgres_url", "render", "store_url"]
 
 ROOT = Path(__file__).resolve().parents[1]
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
@@ -221,21 +221,31 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(document, indent=2))
         return 0
-    print(f"run_due_timers writing {due:,} due timers; median of {SWEEPS} sweeps per desk")
-    print()
-    print("| store | tickets | build s | sweep ms | ms per timer | sweep / smallest desk |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for r in rows:
-        print(
-            f"| {r['store']} | {r['tickets']:,} | {r['build_s']:.1f} | {r['sweep_s'] * 1000:.0f} "
-            f"| {r['sweep_s'] * 1000 / due:.2f} | {r['ratio']:.2f} |"
-        )
+    print("\n".join(render(document)))
     print()
     print(
-        f"goal: sweep / smallest desk <= 1.5; {document['seconds']:.0f} s"
+        f"{document['seconds']:.0f} s"
         + (" (--quick: figures are not meaningful)" if args.quick else "")
     )
     return 0
+
+
+def render(document: dict[str, Any]) -> list[str]:
+    """The report of a JSON document from `main` as Markdown lines."""
+    due = document["due"]
+    lines = [
+        f"run_due_timers writing {due:,} due timers; median of {document['sweeps']} sweeps "
+        "per desk; goal: sweep / smallest desk <= 1.5",
+        "",
+        "| store | tickets | build s | sweep ms | ms per timer | sweep / smallest desk |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines.extend(
+        f"| {r['store']} | {r['tickets']:,} | {r['build_s']:.1f} | {r['sweep_s'] * 1000:.0f} "
+        f"| {r['sweep_s'] * 1000 / due:.2f} | {r['ratio']:.2f} |"
+        for r in document["rows"]
+    )
+    return lines
 
 
 if __name__ == "__main__":

@@ -33,10 +33,11 @@ AGENT = """
 import sys
 from datetime import datetime
 from uuid import UUID
-from supportflow import InvalidCommand, SupportDesk
+from supportflow import InvalidCommand, SupportDesk, SupportPolicy
 url, mode, name, count, at = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 when = datetime.fromisoformat(at)
-with SupportDesk(url) as desk:
+# no update SLA: follow-ups run under this desk's policy, and these tests are about races
+with SupportDesk(url, policy=SupportPolicy(update_targets=())) as desk:
     for tid in sys.argv[6:]:
         for i in range(count):
             try:
