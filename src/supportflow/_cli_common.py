@@ -32,8 +32,8 @@ def add_store_argument(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get(STORE_ENV),
         metavar="URL",
         help=(
-            "store URL, e.g. sqlite:///tickets.db "
-            f"(default: ${STORE_ENV}, which keeps a password off the command line)"
+            "store URL: sqlite:///tickets.db or postgresql://user:pass@host:5432/db "
+            f"(default: ${STORE_ENV}, which keeps the password off the command line)"
         ),
     )
 

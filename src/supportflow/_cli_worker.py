@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import os
 import sys
 import threading
 
-from ._cli_common import STORE_ENV, instant
+from ._cli_common import STORE_ENV, add_store_argument, instant
 from ._store import redact
 from .desk import SupportDesk
 from .errors import SupportflowError
@@ -33,18 +32,6 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def _add_store(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--store",
-        default=os.environ.get(STORE_ENV),
-        metavar="URL",
-        help=(
-            "store URL: sqlite:///tickets.db or postgresql://user:pass@host:5432/db "
-            f"(default: ${STORE_ENV}, which keeps the password off the command line)"
-        ),
-    )
-
-
 def _store(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
     if not args.store:
         parser.error(f"--store URL is required (or set ${STORE_ENV})")
@@ -63,7 +50,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             "Run it once before desks or workers use a PostgreSQL store."
         ),
     )
-    _add_store(migrate)
+    add_store_argument(migrate)
     migrate.set_defaults(handler=_migrate)
 
     worker = commands.add_parser(
@@ -75,7 +62,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             "One key=value log line per sweep on stdout; never the password."
         ),
     )
-    _add_store(worker)
+    add_store_argument(worker)
     worker.add_argument(
         "--interval",
         type=_seconds,
