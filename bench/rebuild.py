@@ -54,7 +54,7 @@ from eventsourcing.utils import get_topic, resolve_topic
 from supportflow import ManualClock, Severity, SupportDesk
 from supportflow._chain import event_hash
 from supportflow._store import store_env
-from supportflow.desk import _project
+from supportflow._timers import project as _project
 from supportflow.policy import Status
 from supportflow.ticket import Ticket
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Mapping
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .errors import InvalidCommand
@@ -154,4 +155,15 @@ def _postgres_env(url: str) -> dict[str, str]:
         settings[key] = str(int(value))
     if int(settings["POSTGRES_POOL_SIZE"]) + int(settings["POSTGRES_MAX_OVERFLOW"]) < 2:
         raise InvalidCommand("PostgreSQL pool_size + max_overflow must be >= 2 (timer leases)")
+    return settings
+
+
+def store_settings(url: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`store_env(url)` plus further eventsourcing settings (`env`), which may not override
+    what the URL chose."""
+    settings = store_env(url)
+    for key, value in (env or {}).items():
+        if key in settings:
+            raise InvalidCommand(f"env may not override {key}; it comes from the store URL")
+        settings[key] = str(value)
     return settings

@@ -8,18 +8,23 @@ the schema; `migrate` creates the schema and backfills the index from existing t
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
 import attrs
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import PersistenceError, Recording
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    Notification,
+    PersistenceError,
+    Recording,
+)
 from eventsourcing.utils import get_topic
 
 from ._recorders import DueRow, TimerIndex
-from ._store import redact, store_env
-from .errors import InvalidCommand, SupportflowError
+from ._store import redact, store_settings
+from .errors import SupportflowError
 from .policy import SupportPolicy
 from .ticket import Ticket
 
@@ -88,11 +93,7 @@ DEFAULT_CACHE_SIZE = 1000
 
 
 def _settings(store: str, env: Mapping[str, str] | None) -> dict[str, str]:
-    settings = store_env(store)
-    for key, value in (env or {}).items():
-        if key in settings:
-            raise InvalidCommand(f"env may not override {key}; it comes from the store URL")
-        settings[key] = str(value)
+    settings = store_settings(store, env)
     # Recently used tickets stay in memory and are fast-forwarded from the store on each
     # load (one query for newer events), so a command does not re-decode the whole history.
     settings.setdefault("AGGREGATE_CACHE_MAXSIZE", str(DEFAULT_CACHE_SIZE))
@@ -148,19 +149,27 @@ def _schema_ready(app: IndexedApplication) -> bool:
     return True if check is None else bool(check())
 
 
-def _ticket_ids(app: IndexedApplication) -> Iterator[UUID]:
-    topic = get_topic(Ticket.Submitted)
-    start = 1
+def scan_log(
+    recorder: ApplicationRecorder, topics: Sequence[str], *, start: int = 1
+) -> Iterator[Notification]:
+    """The log's notifications of `topics` from position `start` on, read in batches (ids
+    may have gaps: each batch starts after the last id read)."""
     while True:
-        batch = app.recorder.select_notifications(start=start, limit=500, topics=[topic])
+        batch = recorder.select_notifications(start=start, limit=500, topics=list(topics))
         if not batch:
             return
-        for notification in batch:
-            yield UUID(str(notification.originator_id))
+        yield from batch
         start = batch[-1].id + 1
 
 
-def _project(aggregate: Any, events: Any) -> Any:
+def ticket_ids(app: Application[UUID]) -> Iterator[UUID]:
+    """Every ticket id in the store, in the order they were submitted."""
+    for notification in scan_log(app.recorder, [get_topic(Ticket.Submitted)]):
+        yield UUID(str(notification.originator_id))
+
+
+def project(aggregate: Any, events: Iterable[Any]) -> Any:
+    """The repository's projector without its per-event Protocol check (about 3x faster)."""
     for event in events:
         aggregate = event.mutate(aggregate)
     return aggregate
@@ -171,9 +180,9 @@ def backfill(app: IndexedApplication) -> int:
     index = app.timer_index
     rows: list[DueRow] = []
     total = 0
-    for tid in _ticket_ids(app):
+    for tid in ticket_ids(app):
         try:
-            ticket = app.repository.get(tid, projector_func=_project)
+            ticket = app.repository.get(tid, projector_func=project)
         except AggregateNotFoundError:
             continue
         row = _row(ticket) if isinstance(ticket, Ticket) else None

@@ -32,7 +32,7 @@ from ._records import (
     ticket_id_for_message,
 )
 from ._store import redact
-from ._timers import Sweep, open_application
+from ._timers import Sweep, open_application, project, scan_log, ticket_ids
 from ._timers import migrate as _migrate
 from .clock import Clock, SystemClock
 from .errors import (
@@ -62,13 +62,6 @@ deadlocks and serialisation failures."""
 def _is_transient(error: Exception) -> bool:
     text = str(error).lower()
     return any(word in text for word in _TRANSIENT)
-
-
-def _project(aggregate: Any, events: Iterable[Any]) -> Any:
-    """The repository's projector without its per-event Protocol check (about 3x faster)."""
-    for event in events:
-        aggregate = event.mutate(aggregate)
-    return aggregate
 
 
 NAME_LIMIT = 320
@@ -511,18 +504,12 @@ class SupportDesk:
     def tickets_for_bug(self, reference: str) -> list[UUID]:
         """The tickets linked to bug `reference`, in the order they were linked."""
         reference_ = _text(reference, "reference")
-        topic = get_topic(Ticket.BugLinked)
         found: list[UUID] = []
-        start = 1
-        while True:
-            batch = self._app.recorder.select_notifications(start=start, limit=500, topics=[topic])
-            if not batch:
-                return found
-            for item in batch:
-                event: Any = self._app.mapper.to_domain_event(item)
-                if event.reference == reference_ and event.originator_id not in found:
-                    found.append(event.originator_id)
-            start = batch[-1].id + 1
+        for item in scan_log(self._app.recorder, [get_topic(Ticket.BugLinked)]):
+            event: Any = self._app.mapper.to_domain_event(item)
+            if event.reference == reference_ and event.originator_id not in found:
+                found.append(event.originator_id)
+        return found
 
     def record_survey(
         self,
@@ -628,7 +615,7 @@ class SupportDesk:
             events = self._events(tid)
             if not events:
                 raise TicketNotFound(tid)
-            ticket = _project(None, (e for e in events if e.timestamp <= until))
+            ticket = project(None, (e for e in events if e.timestamp <= until))
             if ticket is None:
                 raise TicketNotFound(tid, detail=f"it did not exist yet at {until.isoformat()}")
         recorded = ticket.version
@@ -645,15 +632,7 @@ class SupportDesk:
 
     def ticket_ids(self) -> Iterator[UUID]:
         """Every ticket id in the store, in the order they were submitted."""
-        topic = get_topic(Ticket.Submitted)
-        start = 1
-        while True:
-            batch = self._app.recorder.select_notifications(start=start, limit=500, topics=[topic])
-            if not batch:
-                return
-            for notification in batch:
-                yield UUID(str(notification.originator_id))
-            start = batch[-1].id + 1
+        return ticket_ids(self._app)
 
     def policy_for(self, ticket_id: UUID) -> SupportPolicy:
         """The policy a ticket runs under (the version recorded when it was submitted)."""
@@ -727,7 +706,7 @@ class SupportDesk:
 
     def _load(self, ticket_id: UUID) -> Ticket:
         try:
-            aggregate = self._app.repository.get(ticket_id, projector_func=_project)
+            aggregate = self._app.repository.get(ticket_id, projector_func=project)
         except AggregateNotFoundError:
             raise TicketNotFound(ticket_id) from None
         except (MapperDeserialisationError, TopicError) as error:
@@ -839,7 +818,7 @@ class SupportDesk:
 
     def _receipt(self, mid: str) -> UUID | None:
         try:
-            receipt = self._app.repository.get(receipt_id(mid), projector_func=_project)
+            receipt = self._app.repository.get(receipt_id(mid), projector_func=project)
         except AggregateNotFoundError:
             return None
         if not isinstance(receipt, MessageReceipt):
@@ -891,7 +870,7 @@ class SupportDesk:
         if known is not None:
             return known
         try:
-            record = self._app.repository.get(policy_record_id(version), projector_func=_project)
+            record = self._app.repository.get(policy_record_id(version), projector_func=project)
         except AggregateNotFoundError:
             raise UnknownPolicyVersion(version, ticket_id=ticket.id) from None
         policy = SupportPolicy.from_dict(record.policy)

@@ -31,6 +31,7 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
 from ._records import NAMESPACE
+from ._timers import scan_log
 from .desk import SupportDesk
 from .ticket import Ticket
 
@@ -211,35 +212,27 @@ def _cursor(desk: SupportDesk) -> _Cursor:
 
 def _requests(desk: SupportDesk, start: int) -> Iterator[tuple[int, Notification]]:
     """The notifications the log asks for from position `start` on, in log order."""
-    recorder = desk.application.recorder
-    topics = list(_KIND_BY_TOPIC)
-    position = start
     tickets: dict[UUID, tuple[str, str]] = {}
-    while True:
-        batch = recorder.select_notifications(start=position, limit=500, topics=topics)
-        if not batch:
-            return
-        for item in batch:
-            event: Any = desk.application.mapper.to_domain_event(item)
-            tid: UUID = event.originator_id
-            if tid not in tickets:  # requester and subject never change on a ticket
-                view = desk.get(tid, as_of=event.timestamp)
-                tickets[tid] = (view.requester, view.subject)
-            requester, subject = tickets[tid]
-            kind = _KIND_BY_TOPIC[item.topic]
-            key = f"{kind}:{tid}:{event.originator_version}"
-            yield (
-                item.id,
-                Notification(
-                    key=key,
-                    kind=kind,
-                    ticket_id=tid,
-                    requester=requester,
-                    subject=subject,
-                    requested_at=event.timestamp,
-                ),
-            )
-        position = batch[-1].id + 1
+    for item in scan_log(desk.application.recorder, list(_KIND_BY_TOPIC), start=start):
+        event: Any = desk.application.mapper.to_domain_event(item)
+        tid: UUID = event.originator_id
+        if tid not in tickets:  # requester and subject never change on a ticket
+            view = desk.get(tid, as_of=event.timestamp)
+            tickets[tid] = (view.requester, view.subject)
+        requester, subject = tickets[tid]
+        kind = _KIND_BY_TOPIC[item.topic]
+        key = f"{kind}:{tid}:{event.originator_version}"
+        yield (
+            item.id,
+            Notification(
+                key=key,
+                kind=kind,
+                ticket_id=tid,
+                requester=requester,
+                subject=subject,
+                requested_at=event.timestamp,
+            ),
+        )
 
 
 def _load(desk: SupportDesk, key: str) -> Delivery | None:

@@ -22,7 +22,7 @@ from eventsourcing.utils import get_topic
 
 from .._chain import GENESIS
 from .._records import MessageReceipt, PolicyRecord, follow_up_id
-from .._store import store_env
+from .._store import store_env, store_settings
 from ..clock import SystemClock
 from ..desk import SupportDesk
 from ..errors import InvalidCommand, SupportflowError, TicketNotFound
@@ -1163,10 +1163,7 @@ def open_auditor(
     path = settings.get("SQLITE_DBNAME")
     if path is not None and not path.startswith("file:") and not os.path.isfile(path):
         raise InvalidCommand(f"no SQLite store at {os.path.abspath(path)}")
-    for key, value in (env or {}).items():
-        if key in settings:
-            raise InvalidCommand(f"env may not override {key}; it comes from the store URL")
-        settings[key] = str(value)
+    settings = store_settings(store, env)
     try:
         app = _AuditApplication(env=settings)
     except SupportflowError:
