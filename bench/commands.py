@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 import tempfile
 import time
@@ -37,40 +36,20 @@ from pathlib import Path
 from typing import Any
 
 from eventsourcing.application import Application
-from eventsourcing.domain import Aggregate
 
 from supportflow import ManualClock, SupportDesk
 from supportflow._store import store_env
 
 if str(Path(__file__).resolve().parents[1]) not in sys.path:  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.timers import STORES, postgres_url, store_url
+from bench.rebuild import Bare
+from bench.timers import STORES, emit, postgres_url, store_url
 
-__all__ = ["Counter", "main", "measure", "render"]
+__all__ = ["main", "measure", "render"]
 
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 AGGREGATES = 500
 ROUNDS = 3
-
-
-class Counter(Aggregate):
-    """The baseline aggregate: each event sets one attribute."""
-
-    value: int
-
-    def __init__(self) -> None:
-        self.value = 0
-
-    class Changed(Aggregate.Event):
-        """Sets `value`."""
-
-        value: int
-
-        def apply(self, aggregate: Any) -> None:
-            aggregate.value = self.value
-
-    def change(self, value: int) -> None:
-        self.trigger_event(self.Changed, value=value)
 
 
 def bare_env(url: str, tmp: str) -> dict[str, str]:
@@ -105,7 +84,7 @@ def measure(url: str, tmp: str, commands: int, aggregates: int = AGGREGATES) -> 
         ]
         for tid in tickets:
             desk.assign(tid, agent="bob", at=START)
-        counters = [Counter() for _ in range(aggregates)]
+        counters = [Bare() for _ in range(aggregates)]
         bare.save(*counters)
         ids = [c.id for c in counters]
 
@@ -118,7 +97,7 @@ def measure(url: str, tmp: str, commands: int, aggregates: int = AGGREGATES) -> 
             )
 
         def load_and_save(i: int) -> None:
-            counter: Counter = bare.repository.get(ids[i % aggregates])
+            counter: Bare = bare.repository.get(ids[i % aggregates])
             counter.change(i)
             bare.save(counter)
 
@@ -171,16 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": time.perf_counter() - started,
         "rows": rows,
     }
-    if args.json:
-        print(json.dumps(document, indent=2))
-        return 0
-    print("\n".join(render(document)))
-    print()
-    print(
-        f"{document['seconds']:.0f} s"
-        + (" (--quick: figures are not meaningful)" if args.quick else "")
-    )
-    return 0
+    return emit(document, render(document), as_json=args.json, quick=args.quick)
 
 
 def render(document: dict[str, Any]) -> list[str]:

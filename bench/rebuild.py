@@ -60,7 +60,7 @@ from supportflow.ticket import Ticket
 
 if str(Path(__file__).resolve().parents[1]) not in sys.path:  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.timers import STORES, postgres_url, store_url
+from bench.timers import STORES, emit, postgres_url, store_url
 
 __all__ = [
     "Bare",
@@ -488,18 +488,8 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": time.perf_counter() - started,
         "rows": [row.to_dict() for row in rows],
     }
-    if args.json:
-        print(json.dumps(document, indent=2))
-        return 0
-    print(header(document["environment"]))
-    print()
-    print("\n".join(render(document)))
-    print()
-    print(
-        f"{document['seconds']:.1f} s"
-        + (" (--quick: figures are not meaningful)" if args.quick else "")
-    )
-    return 0
+    lines = [header(document["environment"]), "", *render(document)]
+    return emit(document, lines, as_json=args.json, quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -218,15 +218,18 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": time.perf_counter() - started,
         "rows": rows,
     }
-    if args.json:
+    return emit(document, render(document), as_json=args.json, quick=args.quick)
+
+
+def emit(document: dict[str, Any], lines: list[str], *, as_json: bool, quick: bool) -> int:
+    """Print a benchmark's JSON `document`, or its report `lines` and the time it took."""
+    if as_json:
         print(json.dumps(document, indent=2))
         return 0
-    print("\n".join(render(document)))
+    print("\n".join(lines))
     print()
-    print(
-        f"{document['seconds']:.0f} s"
-        + (" (--quick: figures are not meaningful)" if args.quick else "")
-    )
+    note = " (--quick: figures are not meaningful)" if quick else ""
+    print(f"{document['seconds']:.1f} s{note}")
     return 0
 
 
