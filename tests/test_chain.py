@@ -65,7 +65,7 @@ def test_first_event_carries_genesis_and_each_next_the_previous_hash(desk: Suppo
     tid = desk.submit(requester="ann@example.com", subject="x")
     desk.request_info(tid, agent="bob", body="?")
     desk.customer_reply(tid, body="!")
-    events = desk.history(tid)
+    events = desk.history(tid, sealed=True)  # the chain covers the stored, sealed form
     assert events[0].previous_hash == GENESIS  # type: ignore[attr-defined]
     for before, after in itertools.pairwise(events):
         assert after.previous_hash == event_hash(before)  # type: ignore[attr-defined]
@@ -99,7 +99,7 @@ def test_chain_survives_compressed_and_encrypted_round_trip(tmp_path: Path) -> N
         clock.advance(days=4)
         desk.customer_reply(tid, body="again")
     with SupportDesk(url, clock=clock, env=env) as again:
-        events = again.history(tid)
+        events = again.history(tid, sealed=True)
     assert [type(e).__name__ for e in events] == [
         "Submitted",
         "Solved",

@@ -10,8 +10,11 @@ from types import ModuleType
 from supportflow.policy import (
     DEFAULT_TRANSITIONS,
     Action,
+    Permission,
+    Role,
     Status,
     SupportPolicy,
+    permission_table_markdown,
     transition_diagram_mermaid,
 )
 
@@ -55,8 +58,18 @@ def test_docs_lifecycle_diagram_matches_policy() -> None:
 
 def test_diagram_has_one_arrow_per_status_change_in_the_table_default_policy() -> None:
     """Each row that changes the status is an arrow labelled with its action; nothing else is."""
-    expected = {("[*]", "NEW", "submit")} | {
-        (row.status.name, row.to.name, row.action.value + (" (reopens)" if row.reopens else ""))
+    policy = SupportPolicy()
+    roles = (Role.REQUESTER, Role.CC, Role.AGENT, Role.MANAGER, Role.SYSTEM)
+
+    def who(action: Action) -> str:
+        return "[" + "/".join(r.value for r in roles if policy.may(r, action)) + "]"
+
+    expected = {("[*]", "NEW", "submit [anyone]")} | {
+        (
+            row.status.name,
+            row.to.name,
+            row.action.value + (" (reopens)" if row.reopens else "") + f" {who(row.action)}",
+        )
         for row in DEFAULT_TRANSITIONS
         if row.to is not row.status and row.records and not row.follows_up
     }
@@ -66,8 +79,8 @@ def test_diagram_has_one_arrow_per_status_change_in_the_table_default_policy() -
 def test_diagram_drops_an_arrow_when_the_table_drops_its_row() -> None:
     """A policy without the reopening agent reply has no `reply (reopens)` arrow."""
     diagram = transition_diagram_mermaid(without((Status.SOLVED, Action.REPLY)))
-    assert ("SOLVED", "OPEN", "reply (reopens)") not in arrows(diagram)
-    assert ("SOLVED", "OPEN", "customer_reply (reopens)") in arrows(diagram)
+    assert ("SOLVED", "OPEN", "reply (reopens) [agent]") not in arrows(diagram)
+    assert ("SOLVED", "OPEN", "customer_reply (reopens) [requester/cc]") in arrows(diagram)
 
 
 def test_diagram_marks_only_closed_final_default_policy() -> None:
@@ -88,7 +101,7 @@ def test_diagram_marks_a_status_final_when_no_row_leaves_it() -> None:
 
 def test_diagram_notes_the_follow_up_rule_only_when_the_table_has_it() -> None:
     """The follow-up note on CLOSED comes from its row: without the row there is no note."""
-    note = "note right of CLOSED: customer_reply starts a linked follow-up ticket"
+    note = "note right of CLOSED: customer_reply [requester/cc] starts a linked follow-up ticket"
     assert note in transition_diagram_mermaid()
     assert note not in transition_diagram_mermaid(without((Status.CLOSED, Action.CUSTOMER_REPLY)))
 
@@ -105,3 +118,21 @@ def test_griffe_extension_leaves_fenced_doctests_alone() -> None:
     fence = load_griffe_extension().fence_doctests
     text = "```pycon\n>>> 1 + 1\n2\n```"
     assert fence(text) == text
+
+
+def test_docs_permission_table_matches_policy() -> None:
+    """The permission table in docs/security.md is exactly the default policy's."""
+    text = (ROOT / "docs" / "security.md").read_text(encoding="utf-8")
+    start_marker = "<!-- permission-table:start -->\n"
+    start = text.index(start_marker) + len(start_marker)
+    end = text.index("<!-- permission-table:end -->")
+    assert text[start:end] == permission_table_markdown()
+
+
+def test_diagram_labels_follow_the_permission_table() -> None:
+    """A policy that lets managers solve draws `solve [agent/manager]`."""
+    rows = [p for p in SupportPolicy().permissions if p.action is not Action.SOLVE]
+    rows.append(Permission(action=Action.SOLVE, roles={Role.AGENT, Role.MANAGER}))
+    diagram = transition_diagram_mermaid(SupportPolicy(permissions=rows))
+    assert ("OPEN", "SOLVED", "solve [agent/manager]") in arrows(diagram)
+    assert ("OPEN", "SOLVED", "solve [agent]") in arrows(transition_diagram_mermaid())

@@ -70,3 +70,18 @@ def test_quickstart_example_prints_closed_ticket_and_follow_up(
     out = capsys.readouterr().out
     assert ": CLOSED, follow-ups" in out
     assert ": NEW, follows" in out
+
+
+def test_security_example_shows_refusals_and_a_clean_erasure(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The security example: the look-alike reply does not land, the customer cannot solve,
+    the erased store audits clean and its raw file holds neither address nor text."""
+    module = runpy.run_path(str(ROOT / "examples" / "security.py"))
+    module["main"]()
+    out = capsys.readouterr().out
+    assert "look-alike reply landed on the ticket: False" in out
+    assert "acts as stranger and may not solve" in out
+    assert "audit after erasure: CLEAN" in out
+    assert "address in the raw file: False" in out
+    assert "message text in the raw file: False" in out

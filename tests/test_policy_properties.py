@@ -23,13 +23,22 @@ from supportflow.policy import (
     DEFAULT_UPDATE_TARGETS,
     FOLLOW_UP_FIELDS,
     Action,
+    Permission,
     ReplyOutcome,
+    Role,
     Status,
+    StrangerReplies,
     SupportPolicy,
     TimerKind,
     Transition,
 )
 from supportflow.testing import strategies as kit
+
+PEOPLE_ACTIONS = frozenset(Action) - {
+    Action.AUTO_SOLVE,
+    Action.AUTO_CLOSE,
+    Action.UPDATE_OVERDUE,
+}
 
 ZONES = (
     "America/Chicago",
@@ -532,6 +541,15 @@ def changed_policies(draw: st.DrawFn) -> tuple[SupportPolicy, SupportPolicy]:
         value = getattr(policy, field) + draw(st.integers(min_value=1, max_value=100))
     elif field == "supported_major_versions":
         value = policy.supported_major_versions + draw(st.integers(min_value=1, max_value=3))
+    elif field == "stranger_replies":
+        value = next(s for s in StrangerReplies if s is not policy.stranger_replies)
+    elif field == "permissions":
+        grants = {p.action: p for p in policy.permissions}
+        action = draw(st.sampled_from(sorted(PEOPLE_ACTIONS, key=lambda a: a.value)))
+        roles = grants[action].roles if action in grants else frozenset()
+        role = draw(st.sampled_from([Role.AGENT, Role.MANAGER, Role.REQUESTER, Role.CC]))
+        grants[action] = Permission(action=action, roles=roles ^ {role})
+        value = tuple(grants.values())
     else:
         rows = list(policy.transitions)
         taken = {(r.status, r.action): i for i, r in enumerate(rows)}

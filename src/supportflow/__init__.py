@@ -10,12 +10,13 @@ from .errors import (
     ConcurrencyConflict,
     CorruptedHistory,
     InvalidCommand,
+    PermissionDenied,
     SupportflowError,
     TicketNotFound,
     TransitionRejected,
     UnknownPolicyVersion,
 )
-from .policy import Action, ReplyOutcome, Severity, Status, SupportPolicy
+from .policy import Action, ReplyOutcome, Role, Severity, Status, SupportPolicy
 from .ticket import Ticket
 from .views import TicketView
 
@@ -27,7 +28,9 @@ __all__ = [
     "FixedClock",
     "InvalidCommand",
     "ManualClock",
+    "PermissionDenied",
     "ReplyOutcome",
+    "Role",
     "Severity",
     "Status",
     "SupportDesk",

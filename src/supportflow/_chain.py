@@ -15,6 +15,10 @@ from any store (compressed, encrypted, JSON-transcoded) encode to the same bytes
 - mapping keys must be text; a key starting with ``$`` gets one more ``$`` so that no mapping
   can imitate a tagged value.
 
+A ticket remembers its chain's head as the last event it applied (hashed only when a new event
+follows) or, when it was restored from a snapshot, as a `ChainHead`: the hash alone.
+`event_hash` accepts both.
+
 Pure: no I/O, no clock. Used by `supportflow.ticket` (to chain new events) and by the auditor.
 """
 
@@ -26,17 +30,40 @@ import enum
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, final
 from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
-__all__ = ["GENESIS", "canonical_bytes", "event_hash", "render"]
+__all__ = ["GENESIS", "ChainHead", "canonical_bytes", "event_hash", "render"]
 
 GENESIS = "0" * 64
 """The `previous_hash` of a ticket's first event."""
 
 _UTC = _dt.UTC
+
+
+@final
+class ChainHead:
+    """The head of a ticket's chain known only by its hash (a ticket restored from a
+    snapshot, which stores the hash of its last event, not the event)."""
+
+    __slots__ = ("hash",)
+
+    def __init__(self, digest: str) -> None:
+        if len(digest) != len(GENESIS) or digest.strip("0123456789abcdef"):
+            msg = f"a chain head is 64 lower-case hex digits, got {digest!r}"
+            raise ValueError(msg)
+        self.hash = digest
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ChainHead) and other.hash == self.hash
+
+    def __hash__(self) -> int:
+        return hash(self.hash)
+
+    def __repr__(self) -> str:
+        return f"ChainHead({self.hash!r})"
 
 
 def _datetime(value: _dt.datetime) -> dict[str, str]:
@@ -96,7 +123,10 @@ def canonical_bytes(event: object) -> bytes:
 
 
 def event_hash(event: object | None) -> str:
-    """The SHA-256 (hex) of `canonical_bytes(event)`; `GENESIS` for None (no previous event)."""
+    """The SHA-256 (hex) of `canonical_bytes(event)`; `GENESIS` for None (no previous event);
+    the stored hash for a `ChainHead`."""
     if event is None:
         return GENESIS
+    if type(event) is ChainHead:
+        return event.hash
     return hashlib.sha256(canonical_bytes(event)).hexdigest()

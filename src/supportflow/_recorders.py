@@ -11,6 +11,11 @@ re-checks the ticket and drops it.
 rows are locked ``FOR UPDATE SKIP LOCKED`` until the claim ends, so several workers share
 the due rows without handling one twice; on SQLite and in memory concurrent sweeps may
 handle the same row, and the ticket's optimistic concurrency keeps the outcome exactly-once.
+
+Next to it every recorder keeps a key table (`KeyTable`, ``{events_table_name}_keys``): one
+random key per requester, found by an opaque ``lookup`` string, for crypto-shredding. It is
+created with the timer table, and `destroy_key` deletes a key so that the store's files no
+longer hold it (SQLite: ``secure_delete`` and a truncating WAL checkpoint).
 """
 
 from __future__ import annotations
@@ -22,13 +27,14 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteConnection, SQLiteCursor
 
 __all__ = [
     "Claim",
     "DueRow",
+    "KeyTable",
     "MemoryFactory",
     "MemoryTimerRecorder",
     "SQLiteTimerRecorder",
@@ -95,6 +101,32 @@ class TimerIndex(Protocol):
         """How many rows the index holds (due or not)."""
 
 
+@runtime_checkable
+class KeyTable(Protocol):
+    """What the desk needs from a recorder that keeps the per-requester keys.
+
+    `lookup` is an opaque string the caller computes (e.g. a digest of a normalised e-mail
+    address); a key is random bytes. One key per lookup, one lookup per key id."""
+
+    def create_key(self, key_id: UUID, lookup: str, key: bytes) -> tuple[UUID, bytes]:
+        """Store `key` under `key_id` for `lookup` unless a key for `lookup` exists; return
+        the stored (key_id, key): the existing one if another writer (thread or process)
+        stored one first."""
+
+    def find_key(self, key_id: UUID) -> bytes | None:
+        """The key stored under `key_id`, or None (never created, or destroyed)."""
+
+    def key_for(self, lookup: str) -> tuple[UUID, bytes] | None:
+        """The (key_id, key) stored for `lookup`, or None."""
+
+    def destroy_key(self, key_id: UUID) -> bool:
+        """Delete the key so that it cannot be recovered from the store's files; True if a
+        key was deleted, False if there was none under `key_id`."""
+
+    def count_keys(self) -> int:
+        """How many keys the table holds."""
+
+
 def _rows(kwargs: dict[str, Any]) -> Sequence[DueRow]:
     rows: Sequence[DueRow] = kwargs.get("due_timers") or ()
     return rows
@@ -103,13 +135,21 @@ def _rows(kwargs: dict[str, Any]) -> Sequence[DueRow]:
 # -- memory ---------------------------------------------------------------------------------
 
 
+class _KeyRow(NamedTuple):
+    lookup: str
+    key: bytes
+    created_at: _dt.datetime
+
+
 class MemoryTimerRecorder(POPOApplicationRecorder):
-    """eventsourcing's in-memory recorder plus a sorted due-timer index."""
+    """eventsourcing's in-memory recorder plus a sorted due-timer index and a key table."""
 
     def __init__(self) -> None:
         super().__init__()
         self._timer_keys: list[tuple[int, str, int]] = []
         self._timers: dict[tuple[int, str, int], DueRow] = {}
+        self._keys: dict[UUID, _KeyRow] = {}
+        self._key_ids: dict[str, UUID] = {}
 
     def _update_table(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -150,6 +190,41 @@ class MemoryTimerRecorder(POPOApplicationRecorder):
                 if self._timers.pop(key, None) is not None:
                     del self._timer_keys[bisect.bisect_left(self._timer_keys, key)]
 
+    # -- keys -------------------------------------------------------------------------------
+
+    def create_key(self, key_id: UUID, lookup: str, key: bytes) -> tuple[UUID, bytes]:
+        with self._database_lock:
+            existing = self._key_ids.get(lookup)
+            if existing is not None:
+                return existing, self._keys[existing].key
+            if key_id in self._keys:
+                raise IntegrityError(f"key id {key_id} is already stored for another lookup")
+            self._keys[key_id] = _KeyRow(lookup, bytes(key), _dt.datetime.now(_dt.UTC))
+            self._key_ids[lookup] = key_id
+            return key_id, self._keys[key_id].key
+
+    def find_key(self, key_id: UUID) -> bytes | None:
+        with self._database_lock:
+            row = self._keys.get(key_id)
+            return None if row is None else row.key
+
+    def key_for(self, lookup: str) -> tuple[UUID, bytes] | None:
+        with self._database_lock:
+            key_id = self._key_ids.get(lookup)
+            return None if key_id is None else (key_id, self._keys[key_id].key)
+
+    def destroy_key(self, key_id: UUID) -> bool:
+        with self._database_lock:
+            row = self._keys.pop(key_id, None)
+            if row is None:
+                return False
+            del self._key_ids[row.lookup]
+            return True
+
+    def count_keys(self) -> int:
+        with self._database_lock:
+            return len(self._keys)
+
 
 class MemoryFactory(POPOFactory):
     """``memory://``: eventsourcing's POPO store with the due-timer index."""
@@ -163,10 +238,11 @@ class MemoryFactory(POPOFactory):
 
 class SQLiteTimerRecorder(SQLiteApplicationRecorder):
     """eventsourcing's SQLite recorder plus a due-timer table written in the same
-    transaction as the events."""
+    transaction as the events, and a key table."""
 
     def __init__(self, datastore: Any, events_table_name: str = "stored_events") -> None:
         self.timers_table_name = f"{events_table_name}_timers"
+        self.keys_table_name = f"{events_table_name}_keys"
         super().__init__(datastore, events_table_name)
         self.created_timer_table = False
 
@@ -180,6 +256,11 @@ class SQLiteTimerRecorder(SQLiteApplicationRecorder):
         statements.append(
             f"CREATE INDEX IF NOT EXISTS {self.timers_table_name}_due "
             f"ON {self.timers_table_name} (due_at, ticket_id, version)"
+        )
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {self.keys_table_name} ("
+            "key_id TEXT PRIMARY KEY, lookup TEXT NOT NULL UNIQUE, key BLOB NOT NULL, "
+            "created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))"
         )
         return statements
 
@@ -241,3 +322,69 @@ class SQLiteTimerRecorder(SQLiteApplicationRecorder):
                     f"DELETE FROM {self.timers_table_name} WHERE ticket_id = ? AND version = ?",
                     [(r.ticket_id.hex, r.version) for r in claim.finished],
                 )
+
+    # -- keys -------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _secure_writer(self) -> Iterator[SQLiteConnection]:
+        """A writer connection with ``secure_delete`` on: SQLite overwrites deleted cells
+        and freed pages with zeros, and page splits leave no stale copies of a key behind.
+        The connection's previous setting is restored for the pool."""
+        with self.datastore.get_connection(commit=True) as conn:
+            c = conn.cursor()
+            c.execute("PRAGMA secure_delete")
+            previous = int(c.fetchone()[0])
+            c.execute("PRAGMA secure_delete = ON")
+            try:
+                yield conn
+            finally:
+                c.execute(f"PRAGMA secure_delete = {previous}")
+
+    def create_key(self, key_id: UUID, lookup: str, key: bytes) -> tuple[UUID, bytes]:
+        with self._secure_writer() as conn, conn.transaction(commit=True) as c:
+            c.execute(
+                f"INSERT INTO {self.keys_table_name} (key_id, lookup, key) VALUES (?, ?, ?) "
+                "ON CONFLICT (lookup) DO NOTHING",
+                (key_id.hex, lookup, bytes(key)),
+            )
+            c.execute(f"SELECT key_id, key FROM {self.keys_table_name} WHERE lookup = ?", (lookup,))
+            row = c.fetchone()
+        return UUID(row["key_id"]), bytes(row["key"])
+
+    def find_key(self, key_id: UUID) -> bytes | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT key FROM {self.keys_table_name} WHERE key_id = ?", (key_id.hex,))
+            row = c.fetchone()
+        return None if row is None else bytes(row["key"])
+
+    def key_for(self, lookup: str) -> tuple[UUID, bytes] | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT key_id, key FROM {self.keys_table_name} WHERE lookup = ?", (lookup,))
+            row = c.fetchone()
+        return None if row is None else (UUID(row["key_id"]), bytes(row["key"]))
+
+    def destroy_key(self, key_id: UUID) -> bool:
+        """Delete with ``secure_delete`` on (the page is rewritten with zeros), then a
+        truncating WAL checkpoint: the zeroed page reaches the database file and the WAL,
+        which still holds the frames written when the key was stored, is emptied. The
+        checkpoint runs even when no key was deleted, so a retry completes an interrupted
+        destroy. Raises OperationalError if readers kept the checkpoint from finishing."""
+        with self._secure_writer() as conn:
+            with conn.transaction(commit=True) as c:
+                c.execute(f"DELETE FROM {self.keys_table_name} WHERE key_id = ?", (key_id.hex,))
+                c.execute("SELECT changes()")
+                deleted = int(c.fetchone()[0]) > 0
+            c = conn.cursor()
+            c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            busy = int(c.fetchone()[0])
+        if busy:
+            raise OperationalError(
+                f"the key {key_id} is deleted but the WAL checkpoint could not finish "
+                "(readers kept it busy); destroy it again to complete the checkpoint"
+            )
+        return deleted
+
+    def count_keys(self) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT count(*) FROM {self.keys_table_name}")
+            return int(c.fetchone()[0])

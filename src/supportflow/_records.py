@@ -1,4 +1,5 @@
-"""Small internal aggregates saved next to tickets: message receipts and adopted policies."""
+"""Small internal aggregates saved next to tickets: message receipts, adopted policies and
+messages from strangers."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ __all__ = [
     "NAMESPACE",
     "MessageReceipt",
     "PolicyRecord",
+    "StrangerMessage",
     "follow_up_id",
     "policy_record_id",
     "receipt_id",
+    "stranger_message_id",
     "ticket_id_for_message",
 ]
 
@@ -35,6 +38,11 @@ def ticket_id_for_message(message_id: str) -> UUID:
 def follow_up_id(closed_ticket_id: UUID, number: int) -> UUID:
     """The id of the `number`-th follow-up (1-based) of a closed ticket."""
     return uuid.uuid5(NAMESPACE, f"follow-up:{closed_ticket_id}:{number}")
+
+
+def stranger_message_id(message_id: str) -> UUID:
+    """The id of the record of a stranger's message `message_id` that was refused or dropped."""
+    return uuid.uuid5(NAMESPACE, f"stranger-message:{message_id}")
 
 
 def policy_record_id(version: str) -> UUID:
@@ -92,4 +100,62 @@ class PolicyRecord(Aggregate):
     def adopt(cls, *, version: str, policy: dict[str, Any], at: Any) -> PolicyRecord:
         return cls._create(
             cls.Adopted, id=policy_record_id(version), timestamp=at, version=version, policy=policy
+        )
+
+
+class StrangerMessage(Aggregate):
+    """A message that answered ticket `ticket_id` from an address that is neither its
+    requester nor on its CC list. It never landed on that ticket: it became ticket
+    `new_ticket_id` (``new_ticket``), was refused (``refused``), or, auto-submitted, was
+    dropped (``dropped``). `sender` is sealed under the sender's own key; no body is kept
+    here."""
+
+    class Received(Aggregate.Created):
+        ticket_id: UUID
+        sender: str
+        outcome: str
+        new_ticket_id: UUID | None
+        message_id: str | None
+        auto_submitted: bool
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.ticket_id = self.ticket_id
+            aggregate.sender = self.sender
+            aggregate.outcome = self.outcome
+            aggregate.new_ticket_id = self.new_ticket_id
+            aggregate.message_id = self.message_id
+            aggregate.auto_submitted = self.auto_submitted
+
+    ticket_id: UUID
+    sender: str
+    outcome: str
+    new_ticket_id: UUID | None
+    message_id: str | None
+    auto_submitted: bool
+
+    def __init__(self) -> None:
+        """State is set by `Received.apply`."""
+
+    @classmethod
+    def record(
+        cls,
+        *,
+        ticket_id: UUID,
+        sender: str,
+        outcome: str,
+        new_ticket_id: UUID | None,
+        message_id: str | None,
+        auto_submitted: bool,
+        at: Any,
+    ) -> StrangerMessage:
+        return cls._create(
+            cls.Received,
+            id=uuid.uuid4() if message_id is None else stranger_message_id(message_id),
+            timestamp=at,
+            ticket_id=ticket_id,
+            sender=sender,
+            outcome=outcome,
+            new_ticket_id=new_ticket_id,
+            message_id=message_id,
+            auto_submitted=auto_submitted,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import random
 import threading
@@ -22,10 +23,12 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import TopicError, get_topic
 
+from ._pii import ERASED, KeyRing, key_id_of, seal
 from ._recorders import DueRow, TimerIndex
 from ._records import (
     MessageReceipt,
     PolicyRecord,
+    StrangerMessage,
     follow_up_id,
     policy_record_id,
     receipt_id,
@@ -39,13 +42,24 @@ from .errors import (
     ConcurrencyConflict,
     CorruptedHistory,
     InvalidCommand,
+    PermissionDenied,
     SupportflowError,
     TicketNotFound,
     UnknownPolicyVersion,
 )
-from .policy import ReplyOutcome, Severity, Status, SupportPolicy, require_aware_utc
-from .ticket import Ticket
-from .views import EscalationRequest, TicketView
+from .policy import (
+    Action,
+    ReplyOutcome,
+    Role,
+    Severity,
+    Status,
+    StrangerReplies,
+    SupportPolicy,
+    normalize_address,
+    require_aware_utc,
+)
+from .ticket import PERSONAL_FIELDS, Ticket
+from .views import EscalationRequest, StrangerMessageView, TicketView
 
 __all__ = ["SupportDesk"]
 
@@ -129,6 +143,30 @@ def _message_id(value: str | None, *, limit: int) -> str | None:
     return text
 
 
+def _staff_name(name: str) -> str:
+    return name.strip().casefold()
+
+
+def _roster(
+    staff: Mapping[str, Role | str | Iterable[Role | str]] | None,
+) -> dict[str, frozenset[Role]] | None:
+    if staff is None:
+        return None
+    if not isinstance(staff, Mapping):
+        raise InvalidCommand("staff must map names to roles, e.g. {'bob': 'agent'}")
+    out: dict[str, frozenset[Role]] = {}
+    for name, roles in staff.items():
+        listed = [roles] if isinstance(roles, (str, Role)) else list(roles)
+        try:
+            parsed = frozenset(Role(r) for r in listed)
+        except ValueError:
+            raise InvalidCommand(f"staff {name!r}: unknown role in {roles!r}") from None
+        if not parsed or not parsed <= {Role.AGENT, Role.MANAGER}:
+            raise InvalidCommand(f"staff {name!r}: roles must be agent and/or manager")
+        out[_staff_name(_text(name, "staff name"))] = parsed
+    return out
+
+
 class SupportDesk:
     """A support desk over one event store.
 
@@ -145,6 +183,16 @@ class SupportDesk:
     `env` passes further eventsourcing settings, e.g. compression and encryption at rest:
     ``{"COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
     "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher", "CIPHER_KEY": key}``.
+
+    `snapshot_every=N` stores a snapshot of a ticket every N events, so that rebuilding a
+    ticket with a long history reads its latest snapshot and the events after it (default
+    None: no snapshots; see docs/operations.md, "Snapshots").
+
+    `staff` maps each staff name to its role(s) (``agent``, ``manager``). Without it the
+    desk trusts its caller: a name given as `agent=` acts as an agent, as `manager=` as a
+    manager. With it, a name acts only in the roles listed, and a command by anyone else is
+    refused with `PermissionDenied`. Customers are never listed: whether an address acts as
+    the requester, a CC or a stranger is worked out from the ticket.
     """
 
     def __init__(
@@ -156,6 +204,8 @@ class SupportDesk:
         policies: Iterable[SupportPolicy] = (),
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         env: Mapping[str, str] | None = None,
+        staff: Mapping[str, Role | str | Iterable[Role | str]] | None = None,
+        snapshot_every: int | None = None,
     ) -> None:
         if clock is not None and not isinstance(clock, Clock):
             raise InvalidCommand(f"clock must have a now() method, got {clock!r}")
@@ -169,9 +219,11 @@ class SupportDesk:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._policy: SupportPolicy = policy if policy is not None else SupportPolicy()
         self.max_attempts = max_attempts
-        app = open_application(store, env)  # PostgreSQL: the schema must be migrated
+        app = open_application(store, env, snapshot_every=snapshot_every)  # PG: migrated
         self._app: Application[UUID] = app
         self._timers: TimerIndex = app.timer_index  # due timers, written with the events
+        self._keys = KeyRing(app.key_table)  # per-requester keys of personal fields
+        self._staff = _roster(staff)
         self._policies: dict[str, SupportPolicy] = {}
         self._policies_lock = threading.Lock()
         for known in (*policies, self._policy):
@@ -240,17 +292,27 @@ class SupportDesk:
         tags: Iterable[str] = (),
         message_id: str | None = None,
         product_version: str | None = None,
+        cc: Iterable[str] = (),
         at: _dt.datetime | None = None,
     ) -> UUID:
         """Open a ticket; returns its id. With a `message_id`, a second delivery of the same
         message returns the same ticket and records nothing.
+
+        The requester's address, the subject and the description are stored sealed under the
+        requester's key (see `forget_requester`). `cc` puts addresses on the CC list, as if
+        the requester had added them: they may then reply as the customer.
 
         `product_version` is the customer's software version; a version older than the
         policy's supported majors is flagged (`view.supported is False`), never refused.
         Whether the `channel` is staffed at that moment is `is_open(channel, at)`; a ticket
         is recorded either way, so nothing a customer sent is lost."""
         self._at(at)  # validate early: a bad `at` is refused before anything else
-        requester_ = _text(requester, "requester")
+        requester_ = self._address(requester, "requester")
+        if isinstance(cc, str) or not isinstance(cc, Iterable):
+            raise InvalidCommand("cc must be a collection of addresses, e.g. ['bo@example.com']")
+        cc_ = [self._address(address, "cc") for address in cc]
+        if len(cc_) > self._policy.max_tags:
+            raise InvalidCommand(f"{len(cc_)} CC addresses; the limit is {self._policy.max_tags}")
         subject_ = _text(subject, "subject", limit=self._policy.max_subject_length)
         description_ = _text(
             description,
@@ -273,20 +335,30 @@ class SupportDesk:
                 existing = self._receipt(mid)
                 if existing is not None:
                     return existing
+            key = self._keys.key_for_address(requester_)
+            sealed_requester = self._seal(key, requester_, address=True)
             ticket = Ticket.submit(
                 ticket_id=ticket_id,
                 policy=self._policy,
                 product_version=version_,
                 at=when,
-                requester=requester_,
-                subject=subject_,
-                description=description_,
+                requester=sealed_requester,
+                subject=self._seal(key, subject_),
+                description=self._seal(key, description_),
                 severity=severity_,
                 channel=channel_,
                 product=product_,
                 tags=tags_,
                 message_id=mid,
             )
+            for address in cc_:
+                ticket.add_cc(
+                    self._policy,
+                    address=self._seal(key, address, address=True),
+                    by=sealed_requester,
+                    role=Role.REQUESTER,
+                    at=when,
+                )
             self._save(ticket, self._new_receipt(mid, ticket_id, when))
             return ticket_id
 
@@ -296,7 +368,16 @@ class SupportDesk:
         """An agent takes the ticket (`NEW` becomes `OPEN`)."""
         tid = self._ticket_id(ticket_id)
         agent_ = _text(agent, "agent", ticket_id=tid)
-        self._command(tid, at, lambda t, p, when: t.assign(p, agent=agent_, at=when))
+        self._command(
+            tid,
+            at,
+            lambda t, p, when: t.assign(
+                p,
+                agent=agent_,
+                at=when,
+                role=self._staff_role(agent_, Action.ASSIGN, p, Role.AGENT),
+            ),
+        )
 
     def reply(
         self, ticket_id: UUID, *, agent: str, body: str, at: _dt.datetime | None = None
@@ -323,11 +404,17 @@ class SupportDesk:
         tid = self._ticket_id(ticket_id)
         agent_ = _text(agent, "agent", ticket_id=tid)
         body_ = _text(body, "body", strip=False, ticket_id=tid, limit=self._policy.max_body_length)
+        action = Action.REQUEST_INFO if asks_for_input else Action.REPLY
         self._command(
             tid,
             at,
             lambda t, p, when: t.respond(
-                p, agent=agent_, body=body_, asks_for_input=asks_for_input, at=when
+                p,
+                agent=agent_,
+                body=self._seal(self._ticket_key(t), body_),
+                asks_for_input=asks_for_input,
+                at=when,
+                role=self._staff_role(agent_, action, p, Role.AGENT),
             ),
         )
 
@@ -342,7 +429,15 @@ class SupportDesk:
             solution, "solution", strip=False, ticket_id=tid, limit=self._policy.max_body_length
         )
         self._command(
-            tid, at, lambda t, p, when: t.solve(p, agent=agent_, solution=solution_, at=when)
+            tid,
+            at,
+            lambda t, p, when: t.solve(
+                p,
+                agent=agent_,
+                solution=self._seal(self._ticket_key(t), solution_),
+                at=when,
+                role=self._staff_role(agent_, Action.SOLVE, p, Role.AGENT),
+            ),
         )
 
     def change_severity(
@@ -363,7 +458,12 @@ class SupportDesk:
             tid,
             at,
             lambda t, p, when: t.change_severity(
-                p, severity=severity_, by=by_, reason=reason_, at=when
+                p,
+                severity=severity_,
+                by=by_,
+                reason=self._seal(self._ticket_key(t), reason_),
+                at=when,
+                role=self._staff_role(by_, Action.CHANGE_SEVERITY, p, Role.AGENT),
             ),
         )
 
@@ -382,13 +482,21 @@ class SupportDesk:
 
         `PENDING` becomes `OPEN`; `SOLVED` is reopened; an `auto_submitted` message (RFC 3834)
         is recorded and changes nothing. With a `message_id`, the message takes effect once.
-        `by` is the sender's address (default: the requester).
+
+        `by` is the sender's address (default: the requester). Only the requester and
+        addresses on the CC list reply as the customer (compared case-insensitively, in NFC;
+        plus-addressed and look-alike addresses are other addresses). A reply from anyone
+        else never lands on this ticket: under the default policy it becomes a new ticket of
+        the sender's own (whose id is returned); with ``SupportPolicy(stranger_replies=
+        "refuse")`` it raises `PermissionDenied`. Either way it is recorded for audit
+        (`stranger_messages`). An auto-submitted message from a stranger is dropped (recorded,
+        and `PermissionDenied` is raised).
         """
         self._at(at)
         body_ = _text(
             body, "body", allow_empty=True, strip=False, limit=self._policy.max_body_length
         )
-        by_ = None if by is None else _text(by, "by", ticket_id=self._ticket_id(ticket_id))
+        by_ = None if by is None else self._address(by, "by", ticket_id=self._ticket_id(ticket_id))
         mid = _message_id(message_id, limit=self._policy.max_message_id_length)
         if not isinstance(auto_submitted, bool):
             raise InvalidCommand("auto_submitted must be True or False")
@@ -402,19 +510,31 @@ class SupportDesk:
                 if existing is not None:
                     return existing
             ticket, policy = self._load_for_command(tid, when)
-            sender = by_ or ticket.requester
+            role = Role.REQUESTER if by_ is None else self._customer_role(ticket, by_)
+            if role is Role.STRANGER:
+                assert by_ is not None
+                self._save(ticket)  # the timers caught up are facts; the message never lands
+                return self._stranger_message(
+                    ticket, policy, by_, body_, mid=mid, auto_submitted=auto_submitted, when=when
+                )
+            key = self._ticket_key(ticket)
+            sender = ticket.requester if by_ is None else self._seal(key, by_, address=True)
+            sealed_body = self._seal(key, body_)
             outcome = ticket.customer_reply(
                 policy,
                 by=sender,
-                body=body_,
+                body=sealed_body,
                 message_id=mid,
                 auto_submitted=auto_submitted,
                 at=when,
+                role=role,
             )
             if outcome is not ReplyOutcome.FOLLOW_UP:
                 self._save(ticket, self._new_receipt(mid, ticket.id, when))
                 return ticket.id
-            return self._follow_up(ticket, policy, sender=sender, body=body_, mid=mid, when=when)
+            return self._follow_up(
+                ticket, policy, sender=sender, body=sealed_body, mid=mid, when=when, role=role
+            )
 
         return self._retrying(tid, attempt)
 
@@ -430,24 +550,27 @@ class SupportDesk:
     ) -> None:
         """The customer asks for escalation: why, to which severity, how to reach them.
 
-        Refused on a CLOSED ticket and while an earlier request waits for review."""
+        Refused on a CLOSED ticket and while an earlier request waits for review. `by` (default:
+        the requester) must be the requester or on the CC list (`PermissionDenied`)."""
         tid = self._ticket_id(ticket_id)
         reason_ = _text(reason, "reason", ticket_id=tid, limit=self._policy.max_body_length)
         wanted = None if requested_severity is None else self._severity(requested_severity)
         contact_ = None if contact is None else _text(contact, "contact", ticket_id=tid)
-        by_ = None if by is None else _text(by, "by", ticket_id=tid)
-        self._command(
-            tid,
-            at,
-            lambda t, p, when: t.request_escalation(
+        by_ = None if by is None else self._address(by, "by", ticket_id=tid)
+
+        def decide(t: Ticket, p: SupportPolicy, when: _dt.datetime) -> None:
+            sender, role, key = self._sender(t, by_, Action.REQUEST_ESCALATION)
+            t.request_escalation(
                 p,
-                by=by_ or t.requester,
-                reason=reason_,
+                by=sender,
+                reason=self._seal(key, reason_),
                 requested_severity=wanted,
-                contact=contact_,
+                contact=None if contact_ is None else self._seal(key, contact_),
                 at=when,
-            ),
-        )
+                role=role,
+            )
+
+        self._command(tid, at, decide)
 
     def review_escalation(
         self,
@@ -476,19 +599,22 @@ class SupportDesk:
             ticket_id=tid,
             limit=self._policy.max_body_length,
         )
-        self._command(
-            tid,
-            at,
-            lambda t, p, when: t.review_escalation(
+
+        def decide(t: Ticket, p: SupportPolicy, when: _dt.datetime) -> None:
+            key = self._ticket_key(t)
+            t.review_escalation(
                 p,
                 manager=manager_,
                 accept=accept,
                 severity=severity_,
                 reassign_to=agent_,
-                note=note_,
+                note=self._seal(key, note_),
                 at=when,
-            ),
-        )
+                role=self._staff_role(manager_, Action.REVIEW_ESCALATION, p, Role.MANAGER),
+                severity_reason=self._seal(key, f"escalation: {note_}"),
+            )
+
+        self._command(tid, at, decide)
 
     def link_bug(
         self, ticket_id: UUID, *, reference: str, by: str, at: _dt.datetime | None = None
@@ -498,15 +624,22 @@ class SupportDesk:
         reference_ = _text(reference, "reference", ticket_id=tid)
         by_ = _text(by, "by", ticket_id=tid)
         self._command(
-            tid, at, lambda t, p, when: t.link_bug(p, reference=reference_, by=by_, at=when)
+            tid,
+            at,
+            lambda t, p, when: t.link_bug(
+                p,
+                reference=reference_,
+                by=by_,
+                at=when,
+                role=self._staff_role(by_, Action.LINK_BUG, p, Role.AGENT),
+            ),
         )
 
     def tickets_for_bug(self, reference: str) -> list[UUID]:
         """The tickets linked to bug `reference`, in the order they were linked."""
         reference_ = _text(reference, "reference")
         found: list[UUID] = []
-        for item in scan_log(self._app.recorder, [get_topic(Ticket.BugLinked)]):
-            event: Any = self._app.mapper.to_domain_event(item)
+        for event in self._scan(Ticket.BugLinked):
             if event.reference == reference_ and event.originator_id not in found:
                 found.append(event.originator_id)
         return found
@@ -521,7 +654,8 @@ class SupportDesk:
         at: _dt.datetime | None = None,
     ) -> None:
         """Record the requester's answer to the satisfaction survey (1-5), once, on the
-        CLOSED ticket; a second answer is refused."""
+        CLOSED ticket; a second answer is refused. `by` (default: the requester) must be the
+        requester or on the CC list (`PermissionDenied`)."""
         tid = self._ticket_id(ticket_id)
         if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
             raise InvalidCommand(
@@ -535,14 +669,133 @@ class SupportDesk:
             ticket_id=tid,
             limit=self._policy.max_body_length,
         )
-        by_ = None if by is None else _text(by, "by", ticket_id=tid)
-        self._command(
-            tid,
-            at,
-            lambda t, p, when: t.answer_survey(
-                p, rating=rating, comment=comment_, by=by_ or t.requester, at=when
-            ),
-        )
+        by_ = None if by is None else self._address(by, "by", ticket_id=tid)
+
+        def decide(t: Ticket, p: SupportPolicy, when: _dt.datetime) -> None:
+            sender, role, key = self._sender(t, by_, Action.ANSWER_SURVEY)
+            t.answer_survey(
+                p, rating=rating, comment=self._seal(key, comment_), by=sender, at=when, role=role
+            )
+
+        self._command(tid, at, decide)
+
+    def add_cc(
+        self,
+        ticket_id: UUID,
+        address: str,
+        *,
+        by: str | None = None,
+        agent: str | None = None,
+        at: _dt.datetime | None = None,
+    ) -> None:
+        """Put `address` on the ticket's CC list: it may then reply as the customer, ask for
+        escalation and answer the survey. Added by the requester (`by`, the default) or by an
+        `agent`, never by anyone else (`PermissionDenied`). An address already on the list
+        records nothing. CC changes are allowed in every status."""
+        self._cc(ticket_id, address, by=by, agent=agent, at=at, adding=True)
+
+    def remove_cc(
+        self,
+        ticket_id: UUID,
+        address: str,
+        *,
+        by: str | None = None,
+        agent: str | None = None,
+        at: _dt.datetime | None = None,
+    ) -> None:
+        """Take `address` off the CC list (by the requester, the default, or an `agent`)."""
+        self._cc(ticket_id, address, by=by, agent=agent, at=at, adding=False)
+
+    def _cc(
+        self,
+        ticket_id: UUID,
+        address: str,
+        *,
+        by: str | None,
+        agent: str | None,
+        at: _dt.datetime | None,
+        adding: bool,
+    ) -> None:
+        tid = self._ticket_id(ticket_id)
+        address_ = self._address(address, "address", ticket_id=tid)
+        if by is not None and agent is not None:
+            raise InvalidCommand("give either by= (a customer) or agent=, not both", ticket_id=tid)
+        by_ = None if by is None else self._address(by, "by", ticket_id=tid)
+        agent_ = None if agent is None else _text(agent, "agent", ticket_id=tid)
+        action = Action.ADD_CC if adding else Action.REMOVE_CC
+
+        def decide(t: Ticket, p: SupportPolicy, when: _dt.datetime) -> None:
+            key = self._ticket_key(t)
+            if agent_ is not None:
+                actor, role = agent_, self._staff_role(agent_, action, p, Role.AGENT)
+            elif by_ is None:
+                actor, role = t.requester, Role.REQUESTER
+            else:
+                role = self._customer_role(t, by_)
+                actor = self._seal(key, by_, address=True)
+                if role is Role.STRANGER:
+                    t.permit(p, action, role, by_)  # refused: strangers may do nothing
+            change = t.add_cc if adding else t.remove_cc
+            change(p, address=self._seal(key, address_, address=True), by=actor, role=role, at=when)
+
+        self._command(tid, at, decide)
+
+    def forget_requester(
+        self, address: str, *, by: str = "system", at: _dt.datetime | None = None
+    ) -> int:
+        """Erase requester `address`'s personal data (crypto-shredding); returns the number of
+        tickets erased.
+
+        Every ticket submitted by `address` (follow-ups included) records an `Erased` event
+        (who asked, when; no personal data), then the requester's key is destroyed. Their
+        tickets still replay, audit and verify — the hash chain covers the sealed form — but
+        every personal field (addresses, subject, every message body) reads ``[erased]``, and
+        nothing personal remains in plain text in the store. Later commands on those tickets
+        still work; any text they carry is not kept. Idempotent: an address without a key
+        erases nothing and returns 0."""
+        address_ = self._address(address, "address")
+        by_ = _text(by, "by")
+        self._at(at)
+        found = self._keys.existing_key_for(address_)
+        if found is None:
+            return 0
+        key_id = found[0]
+        owned = [
+            event.originator_id
+            for event in self._scan(Ticket.Submitted)
+            if key_id_of(event.requester) == key_id
+        ]
+        for tid in owned:
+            self._command(tid, at, lambda t, p, when: t.erase(by=by_, at=when))
+        self._keys.destroy(key_id)
+        return len(owned)
+
+    def stranger_messages(self, ticket_id: UUID | None = None) -> list[StrangerMessageView]:
+        """Messages that answered a ticket from an address neither its requester nor CC'd
+        (all of them, or those answering `ticket_id`), in the order they arrived."""
+        tid = None if ticket_id is None else self._ticket_id(ticket_id)
+        out: list[StrangerMessageView] = []
+        for event in self._scan(StrangerMessage.Received):
+            if tid is not None and event.ticket_id != tid:
+                continue
+            out.append(
+                StrangerMessageView(
+                    id=event.originator_id,
+                    ticket_id=event.ticket_id,
+                    sender=self._keys.reveal(event.sender),
+                    outcome=event.outcome,
+                    new_ticket_id=event.new_ticket_id,
+                    message_id=event.message_id,
+                    auto_submitted=event.auto_submitted,
+                    at=event.timestamp,
+                )
+            )
+        return out
+
+    def _scan(self, event_class: type) -> Iterator[Any]:
+        """Every stored event of `event_class`, in log order."""
+        for item in scan_log(self._app.recorder, [get_topic(event_class)]):
+            yield self._app.mapper.to_domain_event(item)
 
     def queue(
         self,
@@ -622,13 +875,17 @@ class SupportDesk:
         pending = ticket.catch_up(self._policy_for(ticket), until=until, written_at=until)
         return self._view(ticket, recorded_version=recorded, as_of=until, unwritten=pending)
 
-    def history(self, ticket_id: UUID) -> list[CanMutateAggregate[UUID]]:
-        """The ticket's stored events, in order; each has an aware UTC `.timestamp`."""
+    def history(self, ticket_id: UUID, *, sealed: bool = False) -> list[CanMutateAggregate[UUID]]:
+        """The ticket's stored events, in order; each has an aware UTC `.timestamp`.
+
+        Personal fields read as people wrote them (``[erased]`` once the requester is
+        forgotten). `sealed=True` gives the events exactly as stored, personal fields sealed:
+        the form the hash chain covers."""
         tid = self._ticket_id(ticket_id)
         events = self._events(tid)
         if not events:
             raise TicketNotFound(tid)
-        return events
+        return events if sealed else [self._revealed(e) for e in events]
 
     def ticket_ids(self) -> Iterator[UUID]:
         """Every ticket id in the store, in the order they were submitted."""
@@ -692,6 +949,93 @@ class SupportDesk:
         if len(out) > self._policy.max_tags:
             raise InvalidCommand(f"{len(out)} tags; the limit is {self._policy.max_tags}")
         return out
+
+    # -- internals: people, roles and personal data -----------------------------------------
+
+    @staticmethod
+    def _address(value: object, name: str, *, ticket_id: UUID | None = None) -> str:
+        """An e-mail address (or other customer identifier) a command names, validated."""
+        text = _text(value, name, ticket_id=ticket_id)
+        try:
+            normalize_address(text)
+        except ValueError as error:
+            raise InvalidCommand(f"{name}: {error}", ticket_id=ticket_id) from None
+        return text
+
+    def _staff_role(self, name: str, action: Action, policy: SupportPolicy, wanted: Role) -> Role:
+        """The role staff member `name` acts in for `action`: `wanted` when the desk has no
+        roster; otherwise a listed role of theirs the policy allows (else one it refuses)."""
+        if self._staff is None:
+            return wanted
+        roles = self._staff.get(_staff_name(name))
+        if not roles:
+            return Role.STRANGER
+        ordered = sorted(roles, key=lambda r: (r is not wanted, r.value))
+        return next((r for r in ordered if policy.may(r, action)), ordered[0])
+
+    def _customer_role(self, ticket: Ticket, address: str) -> Role:
+        """Whether `address` is the ticket's requester, on its CC list, or a stranger
+        (compared in normalised form; an erased requester is nobody)."""
+        if self._keys.is_address(ticket.requester, address):
+            return Role.REQUESTER
+        if any(self._keys.is_address(cc, address) for cc in ticket.cc):
+            return Role.CC
+        return Role.STRANGER
+
+    def _ticket_key(self, ticket: Ticket) -> tuple[UUID, bytes] | None:
+        """The key the ticket's personal fields are sealed with; None once erased."""
+        key_id = key_id_of(ticket.requester)
+        if key_id is None:  # stored before sealing existed: new fields get a key now
+            if ticket.erased_at is not None:
+                return None
+            try:
+                return self._keys.key_for_address(ticket.requester)
+            except ValueError:
+                return None
+        key = self._keys.key(key_id)
+        return None if key is None else (key_id, key)
+
+    @staticmethod
+    def _seal(key: tuple[UUID, bytes] | None, text: str, *, address: bool = False) -> str:
+        """`text` sealed under `key`; on an erased ticket (no key) the text is not kept."""
+        if key is None:
+            return ERASED
+        return seal(text, key_id=key[0], key=key[1], address=address)
+
+    def _sender(
+        self, ticket: Ticket, by: str | None, action: Action
+    ) -> tuple[str, Role, tuple[UUID, bytes] | None]:
+        """Who sends a customer-side command: (stored address, role, ticket key). No `by`
+        means the requester. A stranger is refused here (customer replies handle them)."""
+        key = self._ticket_key(ticket)
+        if by is None:
+            return ticket.requester, Role.REQUESTER, key
+        role = self._customer_role(ticket, by)
+        if role is Role.STRANGER:
+            raise PermissionDenied(
+                ticket.id,
+                actor=by,
+                role=role,
+                action=action,
+                allowed=self._policy_for(ticket).roles_for(action),
+            )
+        return self._seal(key, by, address=True), role, key
+
+    def reveal(self, value: str) -> str:
+        """A stored personal field as people read it: opened with its requester's key, or
+        ``[erased]`` once that key is destroyed. Plain values are returned as they are."""
+        return self._keys.reveal(value)
+
+    def _revealed(self, event: Any) -> Any:
+        fields = PERSONAL_FIELDS.get(type(event))
+        if not fields:
+            return event
+        changes = {
+            name: self._keys.reveal(getattr(event, name))
+            for name in fields
+            if isinstance(getattr(event, name, None), str)
+        }
+        return dataclasses.replace(event, **changes) if changes else event
 
     def _events(self, ticket_id: UUID) -> list[CanMutateAggregate[UUID]]:
         try:
@@ -766,6 +1110,7 @@ class SupportDesk:
         body: str,
         mid: str | None,
         when: _dt.datetime,
+        role: Role = Role.REQUESTER,
     ) -> UUID:
         to_save: list[Aggregate] = [closed]
         latest_id = closed.follow_ups[-1] if closed.follow_ups else None
@@ -787,6 +1132,7 @@ class SupportDesk:
                 message_id=mid,
                 auto_submitted=False,
                 at=when,
+                role=role,  # the sender's role on the closed ticket they answered
             )
             if outcome is not ReplyOutcome.FOLLOW_UP:
                 self._save(*to_save, self._new_receipt(mid, latest.id, when))
@@ -814,6 +1160,69 @@ class SupportDesk:
         )
         closed.record_follow_up(follow_up_id=new_id, by=sender, message_id=mid, at=when)
         self._save(*to_save, follow_up, self._new_receipt(mid, new_id, when))
+        return new_id
+
+    def _stranger_message(
+        self,
+        ticket: Ticket,
+        policy: SupportPolicy,
+        sender: str,
+        body: str,
+        *,
+        mid: str | None,
+        auto_submitted: bool,
+        when: _dt.datetime,
+    ) -> UUID:
+        """A reply to `ticket` from an address that is neither its requester nor CC'd: a new
+        ticket of the sender's own, or a refusal (policy `stranger_replies`); recorded either
+        way, with the sender sealed under their own key and no body."""
+        key = self._keys.key_for_address(sender)
+        sealed_sender = self._seal(key, sender, address=True)
+        refuse = auto_submitted or policy.stranger_replies is StrangerReplies.REFUSE
+        if refuse:
+            record = StrangerMessage.record(
+                ticket_id=ticket.id,
+                sender=sealed_sender,
+                outcome="dropped" if auto_submitted else "refused",
+                new_ticket_id=None,
+                message_id=mid,
+                auto_submitted=auto_submitted,
+                at=when,
+            )
+            with contextlib.suppress(IntegrityError):  # a redelivery: recorded already
+                self._app.save(record)
+            raise PermissionDenied(
+                ticket.id,
+                actor=sender,
+                role=Role.STRANGER,
+                action=Action.AUTO_REPLY if auto_submitted else Action.CUSTOMER_REPLY,
+                allowed=policy.roles_for(Action.CUSTOMER_REPLY),
+            )
+        new_id = ticket_id_for_message(mid) if mid else uuid.uuid4()
+        current = self._policy
+        new_ticket = Ticket.submit(
+            ticket_id=new_id,
+            policy=current,
+            at=when,
+            requester=sealed_sender,
+            subject=self._seal(key, "Message from an address not on an earlier ticket"),
+            description=self._seal(key, body),
+            severity=Severity.MEDIUM,
+            channel="email" if "email" in dict(current.channel_hours) else ticket.channel,
+            product={},
+            tags=[],
+            message_id=mid,
+        )
+        record = StrangerMessage.record(
+            ticket_id=ticket.id,
+            sender=sealed_sender,
+            outcome="new_ticket",
+            new_ticket_id=new_id,
+            message_id=mid,
+            auto_submitted=False,
+            at=when,
+        )
+        self._save(new_ticket, record, self._new_receipt(mid, new_id, when))
         return new_id
 
     def _receipt(self, mid: str) -> UUID | None:
@@ -885,9 +1294,9 @@ class SupportDesk:
             id=ticket.id,
             status=ticket.status,
             severity=ticket.severity,
-            requester=ticket.requester,
-            subject=ticket.subject,
-            description=ticket.description,
+            requester=self._keys.reveal(ticket.requester),
+            subject=self._keys.reveal(ticket.subject),
+            description=self._keys.reveal(ticket.description),
             channel=ticket.channel,
             product=tuple(sorted(ticket.product.items())),
             tags=ticket.tags,
@@ -909,15 +1318,31 @@ class SupportDesk:
             sla_breaches=ticket.sla_breaches,
             pending_escalation=None
             if ticket.pending_escalation is None
-            else EscalationRequest(**ticket.pending_escalation),
+            else self._escalation(ticket.pending_escalation),
             escalations=ticket.escalations,
             bugs=ticket.bugs,
             survey_rating=ticket.survey_rating,
-            survey_comment=ticket.survey_comment,
+            survey_comment=None
+            if ticket.survey_comment is None
+            else self._keys.reveal(ticket.survey_comment),
+            cc=tuple(self._keys.reveal(a) for a in ticket.cc),
+            erased_at=ticket.erased_at,
             version=recorded_version,
             as_of=as_of,
             unwritten_timer_events=unwritten,
         )
+
+    def _escalation(self, stored: Mapping[str, Any]) -> EscalationRequest:
+        fields = dict(stored)
+        for name in ("by", "reason", "contact"):
+            if isinstance(fields.get(name), str):
+                fields[name] = self._keys.reveal(fields[name])
+        return EscalationRequest(**fields)
+
+    def _contact(self, ticket_id: UUID) -> tuple[str, str]:
+        """The stored (sealed) requester and subject of a ticket (they never change)."""
+        ticket = self._load(ticket_id)
+        return ticket.requester, ticket.subject
 
     # -- due timers: sweeps and migration ---------------------------------------------------
 

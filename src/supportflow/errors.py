@@ -12,6 +12,7 @@ __all__ = [
     "ConcurrencyConflict",
     "CorruptedHistory",
     "InvalidCommand",
+    "PermissionDenied",
     "SupportflowError",
     "TicketNotFound",
     "TransitionRejected",
@@ -62,6 +63,33 @@ class TransitionRejected(SupportflowError):
         names = ", ".join(getattr(a, "value", str(a)) for a in self.allowed) or "nothing"
         super().__init__(
             f"ticket {ticket_id} is {status_name}: {action_name} is not allowed; allowed: {names}"
+        )
+
+
+class PermissionDenied(SupportflowError):
+    """The actor's role on this ticket may not perform this action (the policy's permission
+    table), or a stranger's reply was refused. Nothing was recorded on the ticket."""
+
+    def __init__(
+        self,
+        ticket_id: UUID,
+        *,
+        actor: str,
+        role: object,
+        action: object,
+        allowed: Iterable[object],
+    ) -> None:
+        self.ticket_id = ticket_id
+        self.actor = actor
+        self.role = role
+        self.action = action
+        self.allowed = tuple(allowed)
+        role_name = getattr(role, "value", str(role))
+        action_name = getattr(action, "value", str(action))
+        names = ", ".join(sorted(getattr(r, "value", str(r)) for r in self.allowed)) or "nobody"
+        super().__init__(
+            f"ticket {ticket_id}: {actor!r} acts as {role_name} and may not {action_name}; "
+            f"allowed: {names}"
         )
 
 

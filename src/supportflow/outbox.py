@@ -30,6 +30,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
+from ._pii import ERASED
 from ._records import NAMESPACE
 from ._timers import scan_log
 from .desk import SupportDesk
@@ -67,6 +68,7 @@ class Notification:
     """``solved_notice`` (the ticket was solved) or ``survey_request`` (it was closed)."""
     ticket_id: UUID
     requester: str
+    """The requester's address (stored sealed; opened when handed to the notifier)."""
     subject: str
     requested_at: _dt.datetime
     """The instant of the event that asked for it."""
@@ -217,8 +219,7 @@ def _requests(desk: SupportDesk, start: int) -> Iterator[tuple[int, Notification
         event: Any = desk.application.mapper.to_domain_event(item)
         tid: UUID = event.originator_id
         if tid not in tickets:  # requester and subject never change on a ticket
-            view = desk.get(tid, as_of=event.timestamp)
-            tickets[tid] = (view.requester, view.subject)
+            tickets[tid] = desk._contact(tid)  # sealed: the outbox keeps no personal text
         requester, subject = tickets[tid]
         kind = _KIND_BY_TOPIC[item.topic]
         key = f"{kind}:{tid}:{event.originator_version}"
@@ -288,6 +289,15 @@ def _enqueue(desk: SupportDesk, cursor: _Cursor, now: _dt.datetime) -> int:
     return created
 
 
+def _opened(desk: SupportDesk, sealed: Notification) -> Notification:
+    """The notification with its requester and subject opened for the notifier; a requester
+    who was forgotten cannot be notified (a permanent failure)."""
+    requester = desk.reveal(sealed.requester)
+    if requester == ERASED:
+        raise PermanentDeliveryError("the requester's personal data was erased")
+    return attrs.evolve(sealed, requester=requester, subject=desk.reveal(sealed.subject))
+
+
 def backoff(attempt: int, *, base: _dt.timedelta, cap: _dt.timedelta) -> _dt.timedelta:
     """Exponential backoff: `base`, 2x, 4x ... capped at `cap`."""
     delay: _dt.timedelta = base * (2 ** max(0, attempt - 1))
@@ -340,7 +350,7 @@ def deliver_notifications(
         handled += 1
         attempt = delivery.attempts + 1
         try:
-            notifier.deliver(delivery.notification)
+            notifier.deliver(_opened(desk, delivery.notification))
         except PermanentDeliveryError as error:
             delivery.trigger_event(
                 Delivery.Failed,

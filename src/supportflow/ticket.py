@@ -14,24 +14,32 @@ event is triggered.
 from __future__ import annotations
 
 import datetime as _dt
+import enum
+import inspect
+import types
+import typing
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Snapshot as _Snapshot
+from eventsourcing.utils import resolve_topic
 
-from ._chain import GENESIS, event_hash
-from .errors import InvalidCommand, TransitionRejected
+from ._chain import GENESIS, ChainHead, event_hash
+from ._pii import parse
+from .errors import InvalidCommand, PermissionDenied, TransitionRejected
 from .policy import (
     Action,
     DueTimer,
     ReplyOutcome,
+    Role,
     Severity,
     Status,
     SupportPolicy,
     Transition,
 )
 
-__all__ = ["Ticket"]
+__all__ = ["PERSONAL_FIELDS", "Ticket"]
 
 _STATUS_BY_VALUE = {status.value: status for status in Status}
 """Faster than `Status(value)` on the replay path."""
@@ -50,6 +58,16 @@ _PEOPLE_ACTIONS = frozenset(
         Action.ANSWER_SURVEY,
     }
 )
+
+
+def _same_address_key(value: str) -> str:
+    """What two stored addresses of one ticket are compared by: the blind index of a sealed
+    address (equal for equal normalised addresses under the ticket's key), or the lower-cased
+    plain value."""
+    token = parse(value)
+    if token is not None:
+        return f"blind:{token.blind}" if token.blind else value
+    return f"plain:{value.strip().lower()}"
 
 
 def _clock_changed(t: Any, due: _dt.datetime | None, since: _dt.datetime | None) -> None:
@@ -74,7 +92,7 @@ class Ticket(Aggregate):
 
         def mutate(self, aggregate: Any) -> Any:
             ticket: Any = super().mutate(aggregate)
-            ticket._chain_last = self  # the chain's head; hashed only when a new event follows
+            ticket._chain_last = self  # the chain's head: hashed only when it is needed
             return ticket
 
     class Submitted(Aggregate.Created, Event):
@@ -108,6 +126,8 @@ class Ticket(Aggregate):
             t.bugs = ()
             t.survey_rating = None
             t.survey_comment = None
+            t.cc = ()
+            t.erased_at = None
             t.requester = self.requester
             t.subject = self.subject
             t.description = self.description
@@ -301,6 +321,48 @@ class Ticket(Aggregate):
             t.survey_rating = self.rating
             t.survey_comment = self.comment
 
+    class CcAdded(Event):
+        """The requester or an agent added an address to the CC list: it may now reply as
+        the customer. `role` is who added it (requester or agent)."""
+
+        address: str
+        by: str
+        role: str
+
+        def apply(self, aggregate: Any) -> None:
+            t: Ticket = aggregate
+            t.cc = (*t.cc, self.address)
+
+    class CcRemoved(Event):
+        """The requester or an agent removed an address from the CC list."""
+
+        address: str
+        by: str
+        role: str
+
+        def apply(self, aggregate: Any) -> None:
+            t: Ticket = aggregate
+            gone = _same_address_key(self.address)
+            t.cc = tuple(a for a in t.cc if _same_address_key(a) != gone)
+
+    class Erased(Event):
+        """The requester's key was destroyed (`SupportDesk.forget_requester`): every personal
+        field of this ticket reads as erased from now on. Records who asked, and when; no
+        personal data."""
+
+        by: str
+
+        def apply(self, aggregate: Any) -> None:
+            t: Ticket = aggregate
+            t.erased_at = self.timestamp
+
+    # -- people on the ticket (set by the events above) -----------------------------------
+
+    cc: tuple[str, ...]
+    """The CC list: stored (sealed) addresses that may act as the customer."""
+    erased_at: _dt.datetime | None
+    """When the requester's personal data was erased (None: it was not)."""
+
     # -- state (set by the events above) ----------------------------------------------------
 
     policy_version: str
@@ -332,7 +394,9 @@ class Ticket(Aggregate):
     bugs: tuple[str, ...]
     survey_rating: int | None
     survey_comment: str | None
-    _chain_last: Ticket.Event
+    _chain_last: Ticket.Event | ChainHead
+    """The head of the hash chain: the last event applied, or its hash alone (`ChainHead`)
+    when the ticket was restored from a snapshot. `event_hash` takes either."""
 
     def __init__(self) -> None:
         """Ticket state is set by `Submitted.apply`; use `Ticket.submit` to create one."""
@@ -349,6 +413,116 @@ class Ticket(Aggregate):
         state["_pending_events"] = list(self._pending_events)
         clone.__dict__.update(state)
         return clone
+
+    # -- snapshots --------------------------------------------------------------------------
+
+    class_version = 2
+    """The layout of a ticket's attributes as its snapshots store them: 1 is release 0.1;
+    2 adds `cc` and `erased_at`. Whenever an attribute is added, removed or changes meaning,
+    bump it and add an `upcast_v<old>_v<new>` below. A snapshot of an older layout goes
+    through each upcaster in turn; one that still lacks an attribute of the state block is
+    unusable, and the ticket is rebuilt from its events instead."""
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """Release 0.1 had no CC list and no erasure: an older snapshot has neither."""
+        state.setdefault("cc", ())
+        state.setdefault("erased_at", None)
+
+    class Snapshot(_Snapshot):
+        """A ticket's attributes at one version, as plain JSON values.
+
+        `take` stores every attribute the ticket has: enums as their values, tuples as lists,
+        the chain head as the hash of the last event (`event_hash(ticket._chain_last)`), the
+        rest as the store's transcoder writes it (text, numbers, `datetime`, `UUID`, dicts).
+        `mutate` restores the types from the state block's annotations (an attribute declared
+        as an enum or a tuple, optionally `| None`, is converted back), upcasts an older
+        `class_version`, and refuses (raises) a snapshot it cannot restore exactly: an
+        unknown topic or layout, a missing attribute, a value that is not one of its enum's.
+
+        Snapshots are derived data outside the hash chain; the event log stays the truth.
+        """
+
+        _layout: typing.ClassVar[
+            tuple[frozenset[str], tuple[tuple[str, typing.Callable[[Any], Any]], ...]] | None
+        ] = None
+
+        @classmethod
+        def layout(
+            cls,
+        ) -> tuple[frozenset[str], tuple[tuple[str, typing.Callable[[Any], Any]], ...]]:
+            """The attributes a restored ticket must have (its state block and the times of
+            its first and last events), and the conversion of each one JSON changes."""
+            if cls._layout is None:
+                hints = typing.get_type_hints(Ticket)
+                names = frozenset(inspect.get_annotations(Ticket))
+                restorers = []
+                for name in sorted(names):
+                    restore = cls._restorer(hints[name])
+                    if restore is not None:
+                        restorers.append((name, restore))
+                cls._layout = (names | {"_created_on", "_modified_on"}, tuple(restorers))
+            return cls._layout
+
+        @staticmethod
+        def _restorer(hint: Any) -> typing.Callable[[Any], Any] | None:
+            union = isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+            for option in typing.get_args(hint) if union else (hint,):
+                if isinstance(option, type) and issubclass(option, enum.Enum):
+                    return option
+                if option is tuple or typing.get_origin(option) is tuple:
+                    return tuple
+            return None
+
+        @classmethod
+        def take(cls, aggregate: Any) -> typing.Self:
+            snapshot = super().take(aggregate)
+            state: dict[str, Any] = snapshot.state
+            for name, value in state.items():
+                if isinstance(value, enum.Enum):
+                    state[name] = value.value
+                elif isinstance(value, tuple):
+                    state[name] = list(value)
+            state["_chain_last"] = event_hash(aggregate._chain_last)
+            return snapshot
+
+        def mutate(self, _: None) -> Ticket:
+            cls = resolve_topic(self.topic)
+            if not (isinstance(cls, type) and issubclass(cls, Ticket)):
+                msg = f"snapshot of {self.originator_id}: {self.topic!r} is not a ticket class"
+                raise TypeError(msg)
+            state = dict(self.state)
+            version = state.pop("class_version", 1)
+            if type(version) is not int or not 1 <= version <= cls.class_version:
+                msg = (
+                    f"snapshot of ticket {self.originator_id}: layout {version!r} is not one "
+                    f"this release reads (1 to {cls.class_version})"
+                )
+                raise ValueError(msg)
+            names, restorers = Ticket.Snapshot.layout()
+            for name, restore in restorers:
+                value = state.get(name)
+                if value is not None:
+                    state[name] = restore(value)
+            head = state.get("_chain_last")
+            if head is not None:
+                state["_chain_last"] = ChainHead(head)
+            while version < cls.class_version:
+                getattr(cls, f"upcast_v{version}_v{version + 1}")(state)
+                version += 1
+            missing = names.difference(state)
+            if missing:
+                msg = (
+                    f"snapshot of ticket {self.originator_id} lacks {', '.join(sorted(missing))}"
+                    f" (bump Ticket.class_version and upcast older snapshots)"
+                )
+                raise ValueError(msg)
+            state["_id"] = self.originator_id
+            state["_version"] = self.originator_version
+            state["_pending_events"] = []
+            ticket: Ticket = object.__new__(cls)
+            object.__setattr__(ticket, "__dict__", state)
+            return ticket
 
     # -- creation ---------------------------------------------------------------------------
 
@@ -498,7 +672,27 @@ class Ticket(Aggregate):
             )
         return row
 
-    def assign(self, policy: SupportPolicy, *, agent: str, at: _dt.datetime) -> bool:
+    def permit(self, policy: SupportPolicy, action: Action, role: Role, actor: str) -> None:
+        """Refuse `action` by `actor` in `role` unless the policy's permission table allows
+        it (checked before the status, so a refused actor learns nothing about the ticket)."""
+        if not policy.may(role, action):
+            raise PermissionDenied(
+                self.id,
+                actor=actor,
+                role=role,
+                action=action,
+                allowed=policy.roles_for(action),
+            )
+
+    def is_cc(self, address: str) -> bool:
+        """Whether stored address `address` (sealed under this ticket's key) is on the CC list."""
+        wanted = _same_address_key(address)
+        return any(_same_address_key(a) == wanted for a in self.cc)
+
+    def assign(
+        self, policy: SupportPolicy, *, agent: str, at: _dt.datetime, role: Role = Role.AGENT
+    ) -> bool:
+        self.permit(policy, Action.ASSIGN, role, agent)
         row = self.allowed(policy, Action.ASSIGN)
         if self.assignee == agent and row.to is self.status:
             return False
@@ -515,8 +709,10 @@ class Ticket(Aggregate):
         body: str,
         asks_for_input: bool,
         at: _dt.datetime,
+        role: Role = Role.AGENT,
     ) -> bool:
         action = Action.REQUEST_INFO if asks_for_input else Action.REPLY
+        self.permit(policy, action, role, agent)
         row = self.allowed(policy, action)
         if row.reopens:
             self.trigger_event(
@@ -541,7 +737,16 @@ class Ticket(Aggregate):
         )
         return True
 
-    def solve(self, policy: SupportPolicy, *, agent: str, solution: str, at: _dt.datetime) -> bool:
+    def solve(
+        self,
+        policy: SupportPolicy,
+        *,
+        agent: str,
+        solution: str,
+        at: _dt.datetime,
+        role: Role = Role.AGENT,
+    ) -> bool:
+        self.permit(policy, Action.SOLVE, role, agent)
         row = self.allowed(policy, Action.SOLVE)
         if not row.records:
             return False
@@ -557,8 +762,16 @@ class Ticket(Aggregate):
         return True
 
     def change_severity(
-        self, policy: SupportPolicy, *, severity: Severity, by: str, reason: str, at: _dt.datetime
+        self,
+        policy: SupportPolicy,
+        *,
+        severity: Severity,
+        by: str,
+        reason: str,
+        at: _dt.datetime,
+        role: Role = Role.AGENT,
     ) -> bool:
+        self.permit(policy, Action.CHANGE_SEVERITY, role, by)
         self.allowed(policy, Action.CHANGE_SEVERITY)
         if severity is self.severity:
             return False
@@ -585,9 +798,13 @@ class Ticket(Aggregate):
         message_id: str | None,
         auto_submitted: bool,
         at: _dt.datetime,
+        role: Role = Role.REQUESTER,
     ) -> ReplyOutcome:
         """Record the customer's message, unless it must become a follow-up (then nothing is
         triggered here and `ReplyOutcome.FOLLOW_UP` is returned)."""
+        self.permit(
+            policy, Action.AUTO_REPLY if auto_submitted else Action.CUSTOMER_REPLY, role, by
+        )
         outcome = policy.reply_outcome(self.status, auto_submitted=auto_submitted)
         if outcome is ReplyOutcome.FOLLOW_UP:
             return outcome
@@ -641,7 +858,9 @@ class Ticket(Aggregate):
         requested_severity: Severity | None,
         contact: str | None,
         at: _dt.datetime,
+        role: Role = Role.REQUESTER,
     ) -> None:
+        self.permit(policy, Action.REQUEST_ESCALATION, role, by)
         self.allowed(policy, Action.REQUEST_ESCALATION)
         if self.pending_escalation is not None:
             raise InvalidCommand(
@@ -667,7 +886,10 @@ class Ticket(Aggregate):
         reassign_to: str | None,
         note: str,
         at: _dt.datetime,
+        role: Role = Role.MANAGER,
+        severity_reason: str | None = None,
     ) -> None:
+        self.permit(policy, Action.REVIEW_ESCALATION, role, manager)
         self.allowed(policy, Action.REVIEW_ESCALATION)
         if self.pending_escalation is None:
             raise InvalidCommand("there is no escalation request to review", ticket_id=self.id)
@@ -677,22 +899,34 @@ class Ticket(Aggregate):
                 ticket_id=self.id,
             )
         if severity is not None:
+            self.permit(policy, Action.CHANGE_SEVERITY, role, manager)
             self.allowed(policy, Action.CHANGE_SEVERITY)
         if reassign_to is not None:
+            self.permit(policy, Action.ASSIGN, role, manager)
             self.allowed(policy, Action.ASSIGN)
         self.trigger_event(
             self.EscalationReviewed, timestamp=at, manager=manager, accepted=accept, note=note
         )
         if severity is not None:
+            reason = f"escalation: {note}" if severity_reason is None else severity_reason
             self.change_severity(
-                policy, severity=severity, by=manager, reason=f"escalation: {note}", at=at
+                policy, severity=severity, by=manager, reason=reason, at=at, role=role
             )
             # a re-targeted update clock may already be due: its breach comes first
             self.catch_up(policy, until=at, written_at=at)
         if reassign_to is not None:
-            self.assign(policy, agent=reassign_to, at=at)
+            self.assign(policy, agent=reassign_to, at=at, role=role)
 
-    def link_bug(self, policy: SupportPolicy, *, reference: str, by: str, at: _dt.datetime) -> bool:
+    def link_bug(
+        self,
+        policy: SupportPolicy,
+        *,
+        reference: str,
+        by: str,
+        at: _dt.datetime,
+        role: Role = Role.AGENT,
+    ) -> bool:
+        self.permit(policy, Action.LINK_BUG, role, by)
         self.allowed(policy, Action.LINK_BUG)
         if reference in self.bugs:
             return False
@@ -700,9 +934,63 @@ class Ticket(Aggregate):
         return True
 
     def answer_survey(
-        self, policy: SupportPolicy, *, rating: int, comment: str, by: str, at: _dt.datetime
+        self,
+        policy: SupportPolicy,
+        *,
+        rating: int,
+        comment: str,
+        by: str,
+        at: _dt.datetime,
+        role: Role = Role.REQUESTER,
     ) -> None:
+        self.permit(policy, Action.ANSWER_SURVEY, role, by)
         self.allowed(policy, Action.ANSWER_SURVEY)
         if self.survey_rating is not None:
             raise InvalidCommand("the survey was answered already", ticket_id=self.id)
         self.trigger_event(self.SurveyAnswered, timestamp=at, rating=rating, comment=comment, by=by)
+
+    def add_cc(
+        self, policy: SupportPolicy, *, address: str, by: str, role: Role, at: _dt.datetime
+    ) -> bool:
+        """Put `address` (sealed) on the CC list; an address already on it records nothing.
+        CC changes are not lifecycle transitions: allowed in every status, by permission."""
+        self.permit(policy, Action.ADD_CC, role, by)
+        if self.is_cc(address) or _same_address_key(address) == _same_address_key(self.requester):
+            return False
+        self.trigger_event(self.CcAdded, timestamp=at, address=address, by=by, role=role.value)
+        return True
+
+    def remove_cc(
+        self, policy: SupportPolicy, *, address: str, by: str, role: Role, at: _dt.datetime
+    ) -> bool:
+        """Take `address` off the CC list; an address not on it records nothing."""
+        self.permit(policy, Action.REMOVE_CC, role, by)
+        if not self.is_cc(address):
+            return False
+        self.trigger_event(self.CcRemoved, timestamp=at, address=address, by=by, role=role.value)
+        return True
+
+    def erase(self, *, by: str, at: _dt.datetime) -> bool:
+        """Record that the requester's personal data was erased (once)."""
+        if self.erased_at is not None:
+            return False
+        self.trigger_event(self.Erased, timestamp=at, by=by)
+        return True
+
+
+PERSONAL_FIELDS: dict[type[Ticket.Event], tuple[str, ...]] = {
+    Ticket.Submitted: ("requester", "subject", "description"),
+    Ticket.Responded: ("by", "body"),
+    Ticket.Solved: ("solution",),
+    Ticket.Reopened: ("by",),
+    Ticket.FollowUpCreated: ("by",),
+    Ticket.SeverityChanged: ("reason",),
+    Ticket.EscalationRequested: ("by", "reason", "contact"),
+    Ticket.EscalationReviewed: ("note",),
+    Ticket.SurveyAnswered: ("comment", "by"),
+    Ticket.CcAdded: ("address", "by"),
+    Ticket.CcRemoved: ("address", "by"),
+}
+"""The fields of each event that may hold personal data, sealed under the requester's key
+(`supportflow._pii`): addresses of customers, and every text people wrote. Staff names,
+statuses, instants, tags and product fields are not sealed."""

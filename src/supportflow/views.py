@@ -9,7 +9,7 @@ import attrs
 
 from .policy import Severity, Status
 
-__all__ = ["EscalationRequest", "TicketView"]
+__all__ = ["EscalationRequest", "StrangerMessageView", "TicketView"]
 
 
 @attrs.frozen(kw_only=True)
@@ -69,6 +69,11 @@ class TicketView:
     bugs: tuple[str, ...] = ()
     survey_rating: int | None = None
     survey_comment: str | None = None
+    cc: tuple[str, ...] = ()
+    """Addresses on the CC list: they may reply as the customer."""
+    erased_at: _dt.datetime | None = None
+    """When the requester's personal data was erased; every personal field then reads
+    ``[erased]``."""
 
     @property
     def sla_breached(self) -> bool:
@@ -84,3 +89,20 @@ class TicketView:
     def product_fields(self) -> dict[str, str]:
         """`product` as a dict (e.g. product name, OS, app version)."""
         return dict(self.product)
+
+
+@attrs.frozen(kw_only=True)
+class StrangerMessageView:
+    """A message that answered a ticket from an address neither its requester nor CC'd."""
+
+    id: UUID
+    ticket_id: UUID
+    """The ticket the message answered (it never landed there)."""
+    sender: str
+    """The sender's address (``[erased]`` once that sender was forgotten)."""
+    outcome: str
+    """``new_ticket``, ``refused`` or ``dropped`` (an auto-submitted message)."""
+    new_ticket_id: UUID | None
+    message_id: str | None
+    auto_submitted: bool
+    at: _dt.datetime

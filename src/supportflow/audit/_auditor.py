@@ -1,13 +1,15 @@
 """The auditor: stream a store's log in order, verify every ticket, report.
 
 One pass over the notification log, in batches (memory does not grow with the number of
-events: the auditor keeps a small record per ticket and per inbound message id, never the
-events). For each ticket event it checks the sequence and the hash chain, then re-derives
+events or tickets: the auditor keeps a small record per ticket that can still change, and
+spills finished tickets' records and the inbound message ids to a temporary file; see
+`_ledger`). For each ticket event it checks the sequence and the hash chain, then re-derives
 what the ticket's policy (the version its `Submitted` recorded) says must happen.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import os
@@ -21,6 +23,8 @@ from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
 from .._chain import GENESIS
+from .._pii import KeyRing
+from .._recorders import KeyTable
 from .._records import MessageReceipt, PolicyRecord, follow_up_id
 from .._store import store_env, store_settings
 from ..clock import SystemClock
@@ -29,6 +33,7 @@ from ..errors import InvalidCommand, SupportflowError, TicketNotFound
 from ..policy import (
     Action,
     ReplyOutcome,
+    Role,
     Severity,
     Status,
     SupportPolicy,
@@ -38,10 +43,11 @@ from ..policy import (
 from ..policy._transitions import transition_map
 from ..ticket import Ticket
 from ._fast import DueInstants, EventHasher, EventReader
-from ._history import build_history, iso
-from ._ledger import Samples, TicketState, pack, packed_quiet, packed_status, unpack
+from ._history import build_history, iso, sealed_text
+from ._ledger import Ledger, MessageEffects, Samples, Spill, TicketState
 from ._model import AuditReport, Metrics, TicketHistory, Violation
 from ._registry import PolicyRegistry
+from ._scan import read_batch
 from ._seal import Head, SealRecord, heads_differences, manifest_text, parse_manifest, seal_id
 from ._whatif import WhatIf
 
@@ -55,6 +61,7 @@ MAX_LISTED_VIOLATIONS = 10_000
 
 _STATUS = {status.value: status for status in Status}
 _ACTION = {action.value: action for action in Action}
+_ROLE = {role.value: role for role in Role}
 _POLICY_TOPIC = get_topic(PolicyRecord.Adopted)
 
 
@@ -89,11 +96,11 @@ class _Check:
         """Tickets submitted at or before `as_of` (with a known policy)."""
         self.report = report
         self.what_if = what_if
-        self.tickets: dict[UUID, _State | bytes] = {}
-        """Every ticket seen, in log order: a record, or a CLOSED ticket's packed record."""
-        self._policy_index: dict[int, int] = {}
-        self._known: list[SupportPolicy] = []
-        self.effects: dict[str, tuple[UUID, str]] = {}
+        self.spill = Spill()
+        """A temporary file for what the audit must remember but need not keep in memory."""
+        self.tickets = Ledger(self.spill)
+        """Every ticket seen: live records, and finished tickets' packed records on disk."""
+        self.effects = MessageEffects(self.spill)
         self.links_from_parent: dict[UUID, tuple[UUID, int, int]] = {}
         self.links_from_child: dict[UUID, tuple[UUID, int]] = {}
         self.events = 0
@@ -152,12 +159,13 @@ class _Check:
 
     # -- integrity -----------------------------------------------------------------------------
 
+    def knows(self, n: Notification) -> bool:
+        """Whether the row's originator is a ticket already seen in the log."""
+        return self._state(UUID(str(n.originator_id))) is not None
+
     def _state(self, tid: UUID) -> _State | None:
         """The ticket's record (unpacked if it was packed), None for a ticket not seen."""
-        state = self.tickets.get(tid)
-        if isinstance(state, bytes):
-            state = self.tickets[tid] = unpack(state, self._known)
-        return state
+        return self.tickets.get(tid)
 
     def unreadable(self, n: Notification, error: BaseException, *, kind: str) -> None:
         tid = UUID(str(n.originator_id))
@@ -180,12 +188,7 @@ class _Check:
     def ticket_event(self, n: Notification, event: Any, digest: bytes) -> None:
         """Check one ticket event; `digest` is its hash (32 bytes)."""
         self._ticket_event(n, event, digest)
-        tid = event.originator_id
-        state = self.tickets.get(tid)
-        if isinstance(state, _State) and state.status is Status.CLOSED:
-            packed = pack(state, self._policy_index, self._known)
-            if packed is not None:
-                self.tickets[tid] = packed
+        self.tickets.settle(event.originator_id)  # a finished ticket's record leaves memory
 
     def _ticket_event(self, n: Notification, event: Any, digest: bytes) -> None:
         tid: UUID = event.originator_id
@@ -195,7 +198,7 @@ class _Check:
         previous = getattr(event, "previous_hash", None)
         if state is None:
             state = _State(version, digest, at)
-            self.tickets[tid] = state
+            self.tickets.add(tid, state)
             if version != 1 or not isinstance(event, Ticket.Submitted):
                 self.violation(
                     "sequence",
@@ -307,7 +310,7 @@ class _Check:
             event,
             "update_due_at",
             event.update_due_at,
-            policy.update_due_at(Severity(event.severity), event.timestamp),
+            self.due(policy).update_due_at(Severity(event.severity), event.timestamp),
         )
         self.events += 1
         if event.follow_up_of is not None:
@@ -513,6 +516,21 @@ class _Check:
                     "fact", tid, event.originator_version, n.id, "severity changed to itself"
                 )
             state.severity = event.severity
+        elif isinstance(event, Ticket.CcAdded | Ticket.CcRemoved):
+            # not a lifecycle transition (any status); who did it must hold the permission
+            action = Action.ADD_CC if isinstance(event, Ticket.CcAdded) else Action.REMOVE_CC
+            role = _ROLE.get(event.role)
+            if role is None or not policy.may(role, action):
+                allowed = ", ".join(sorted(r.value for r in policy.roles_for(action)))
+                self.violation(
+                    "permission",
+                    tid,
+                    event.originator_version,
+                    n.id,
+                    f"{action.value} recorded as done by a {event.role}; its policy allows "
+                    f"{allowed or 'nobody'}",
+                )
+        # Ticket.Erased records who erased the requester's data; it changes no state checked here
 
     def _responded(self, state: _State, n: Notification, event: Any, policy: SupportPolicy) -> None:
         tid: UUID = event.originator_id
@@ -683,13 +701,7 @@ class _Check:
     # -- the end ---------------------------------------------------------------------------------
 
     def finish(self, audit_time: _dt.datetime, grace: _dt.timedelta) -> None:
-        for tid, record in self.tickets.items():
-            if isinstance(record, bytes):
-                if packed_quiet(record):
-                    continue
-                state = unpack(record, self._known)
-            else:
-                state = record
+        for tid, state in self.tickets.in_log_order():  # quiet finished tickets are skipped
             if state.broken or state.policy is None:
                 continue
             if state.reopen_action is not None:
@@ -734,18 +746,16 @@ class _Check:
                 f"says it follows up ticket {parent}, which has no FollowUpCreated for it",
             )
 
+    def close(self) -> None:
+        """Drop the spill file (the ledger and message ids cannot be read after this)."""
+        self.spill.close()
+
     def metrics(self) -> Metrics:
         counts: Counter[str] = Counter()
-        for record in self.tickets.values():
-            if isinstance(record, bytes):
-                verified, status = packed_status(record)
-            else:
-                verified = record.policy is not None and not record.broken
-                status = record.status
-            if verified:
-                counts[status.name] += 1
+        for status, count in self.tickets.status_counts().items():
+            counts[status.name] += count
         return Metrics(
-            tickets=self.existing if self.as_of is not None else len(self.tickets),
+            tickets=self.existing if self.as_of is not None else self.tickets.count,
             events=self.events,
             by_status=tuple((status.name, counts[status.name]) for status in Status),
             first_response=self.first_response.summary(),
@@ -757,6 +767,20 @@ class _Check:
             automatic_closes=self.auto_closes,
             max_timer_lag_seconds=self.max_lag,
         )
+
+
+_FIELDS: dict[type, frozenset[str]] = {}
+
+
+def _complete(event: Any) -> bool:
+    """Whether a decoded event has every field of its class (a row whose JSON lost fields
+    decodes without complaint, then breaks whoever reads the missing one)."""
+    kind = type(event)
+    names = _FIELDS.get(kind)
+    if names is None:
+        names = _FIELDS[kind] = frozenset(f.name for f in dataclasses.fields(kind))
+    present: dict[str, Any] = event.__dict__
+    return names <= present.keys()
 
 
 def _aware_times(event: Any) -> bool:
@@ -795,6 +819,9 @@ class Auditor:
         self._extra = tuple(policies)
         self._batch = batch_size
         self._owned = False
+        recorder = app.recorder
+        # personal fields read opened where the store's key table is at hand
+        self._reveal = KeyRing(recorder).reveal if isinstance(recorder, KeyTable) else sealed_text
 
     # -- reading the log -------------------------------------------------------------------------
 
@@ -805,9 +832,7 @@ class Auditor:
         recorder: Any = self.application.recorder
         position = start
         while True:
-            batch = recorder.select_notifications(
-                start=position, limit=self._batch, topics=list(topics)
-            )
+            batch = read_batch(recorder, position, self._batch, topics)
             if not batch:
                 return
             yield from batch
@@ -889,13 +914,20 @@ class Auditor:
                 try:
                     event = mapper.to_domain_event(n)
                 except Exception as error:  # altered bytes, wrong key: reported, never a crash
-                    if is_ticket or n.topic.startswith("supportflow."):
-                        check.unreadable(n, error, kind="ticket" if is_ticket else "record")
+                    # (a foreign topic is another application's row, unless it sits in a
+                    # ticket's sequence: then the ticket's row was altered)
+                    if is_ticket or n.topic.startswith("supportflow.") or check.knows(n):
+                        kind = "record" if not is_ticket and not check.knows(n) else "ticket"
+                        check.unreadable(n, error, kind=kind)
                     event = None
                 else:
                     if is_ticket:  # other records' hashes only matter to a seal
                         digest = event_hash.digest(event)
-            if is_ticket and event is not None and not _aware_times(event):
+            # The reader's events are aware: it leaves a naive time to the mapper and this check.
+            if is_ticket and event is not None and not _complete(event):
+                check.unreadable(n, ValueError("fields of the event are missing"), kind="ticket")
+                event = None
+            if is_ticket and event is not None and read is None and not _aware_times(event):
                 check.unreadable(
                     n, ValueError("a time without a UTC offset (naive)"), kind="ticket"
                 )
@@ -916,6 +948,8 @@ class Auditor:
                 self._track_head(n, event, text, sealed, heads, moved)
         audit_time = as_of if as_of is not None else (check.latest or SystemClock().now())
         check.finish(audit_time, grace)
+        metrics = check.metrics()
+        check.close()  # the spill file goes
         if sealed is not None:
             self._compare_seal(sealed, heads, moved, position, report)
         chosen = list(dict.fromkeys([v.ticket_id for v in violations if v.ticket_id] + sample))
@@ -924,7 +958,7 @@ class Auditor:
             audit_time=audit_time,
             as_of=as_of,
             log_position=position,
-            metrics=check.metrics(),
+            metrics=metrics,
             violations=tuple(violations),
             violations_truncated=truncated,
             policies=tuple(registry),
@@ -1085,7 +1119,9 @@ class Auditor:
             raise TicketNotFound(tid, detail=f"it did not exist yet at {iso(as_of)}")
         policy = registry.get(events[0].policy_version)
         zone = "UTC" if policy is None else policy.zone
-        return build_history(tid, events, policy=policy, as_of=as_of, zone=zone)
+        return build_history(
+            tid, events, policy=policy, as_of=as_of, zone=zone, reveal=self._reveal
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -1115,6 +1151,9 @@ _TICKET_CLASSES = (
     Ticket.EscalationReviewed,
     Ticket.BugLinked,
     Ticket.SurveyAnswered,
+    Ticket.CcAdded,
+    Ticket.CcRemoved,
+    Ticket.Erased,
 )
 
 _BOOKKEEPING_ACTIONS: dict[type, Action] = {

@@ -12,7 +12,8 @@
   text, an upcast, bytes the mapper would refuse) returns None and the caller uses the mapper
   and `EventHasher`; the first event of each class is read both ways and a class whose event
   or bytes differ keeps the mapper.
-- `DueInstants`: `SupportPolicy.close_due_at` / `solve_due_at` for one policy, with the
+- `DueInstants`: `SupportPolicy.close_due_at` / `solve_due_at` (and `update_due_at`, only
+  cached) for one policy, with the
   calendar-day addition done by the standard library's `zoneinfo` (the same tz database
   pendulum reads) when the resulting wall-clock time exists exactly once in the zone; a time
   in a DST gap or fold, a policy subclass or a datetime subclass goes to the policy's own
@@ -24,6 +25,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 from uuid import UUID
@@ -39,7 +41,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic, resolve_topic
 
 from .._chain import _datetime, canonical_bytes, event_hash, render
-from ..policy import SupportPolicy
+from ..policy import Severity, SupportPolicy
 
 __all__ = ["DueInstants", "EventHasher", "EventReader"]
 
@@ -180,6 +182,63 @@ def _hook(d: dict[str, Any]) -> Any:
     return d
 
 
+_ESCAPED = re.compile(r"\\u00(?:24|5[fF]|74|79|70|65)")
+"""A ``$``, ``_``, ``t``, ``y``, ``p`` or ``e`` written as an escape: ``$`` keys are escaped
+by `_chain.render`, and an escaped ``_type_`` key would escape the count of transcoded values
+below; such states are left to the mapper."""
+_loads = json.JSONDecoder().decode
+_encode = _ENCODER.encode
+_sha256 = hashlib.sha256
+_new = object.__new__
+_setattr = object.__setattr__
+_fromisoformat = _dt.datetime.fromisoformat
+_UTC = _dt.UTC
+
+
+def _tagged(fields: dict[str, Any]) -> list[str]:
+    """The top-level keys whose value is a transcoded value (``_type_`` / ``_data_``)."""
+    return [
+        key
+        for key, value in fields.items()
+        if value.__class__ is dict and len(value) == 2 and "_type_" in value
+    ]
+
+
+def _untag(fields: dict[str, Any], values: dict[str, Any], keys: Iterable[str]) -> int:
+    """Replace the transcoded values at `keys`: their canonical tag in `fields`, the decoded
+    value in `values`; the number replaced. `_Unusual` for what the mapper must judge (a
+    naive time, another transcoding, odd data)."""
+    done = 0
+    for key in keys:
+        value = fields.get(key)
+        if value.__class__ is not dict or len(value) != 2 or "_type_" not in value:
+            continue
+        kind = value["_type_"]
+        data = value["_data_"]  # KeyError: the mapper decides
+        if data.__class__ is not str:
+            raise _Unusual
+        if kind == "datetime_iso":
+            decoded: Any = _fromisoformat(data)
+            zone = decoded.tzinfo
+            if zone is _UTC:  # isoformat gives ...SS+00:00 or ...SS.ffffff+00:00
+                iso = decoded.isoformat()
+                fields[key] = {
+                    "$datetime": iso[:19] + ".000000Z" if len(iso) == 25 else iso[:26] + "Z"
+                }
+            elif zone is None:
+                raise _Unusual  # naive: the mapper's event goes through the auditor's check
+            else:
+                fields[key] = _datetime(decoded)
+        elif kind == "uuid_hex":
+            decoded = UUID(data)
+            fields[key] = {"$uuid": str(decoded)}
+        else:
+            raise _Unusual
+        values[key] = decoded
+        done += 1
+    return done
+
+
 class EventReader:
     """Ticket events decoded from their stored state and hashed in one pass, with the same
     event (`vars`) and the same `_chain.event_hash` as the mapper and `EventHasher` give.
@@ -207,6 +266,8 @@ class EventReader:
         self._classes: dict[str, tuple[type, str] | None] = {}
         self._trusted: dict[str, bool] = {}
         self._hasher = EventHasher()
+        self._keys: dict[str, tuple[str, ...]] = {}
+        """Per topic, the top-level keys seen holding a transcoded value."""
 
     def _class(self, topic: str) -> tuple[type, str] | None:
         if topic in self._classes:
@@ -233,23 +294,51 @@ class EventReader:
             if self._compressor:
                 state = self._compressor.decompress(state)
             text = state.decode("utf8")
-            if "$" in text or "\\u0024" in text:
-                return None  # keys that `_chain.render` escapes: the generic rules decide
-            fields = self._decoder.decode(text)
+            if "$" in text or ("\\u" in text and _ESCAPED.search(text)):
+                return None  # `$` keys (escaped by `_chain.render`), hidden `_type_`: the mapper
+            fields = _loads(text)
             if fields.__class__ is not dict or "class_version" in fields:
                 return None
-            tag = _Tag()
-            tag["$uuid"] = str(oid)
-            tag.value = oid
-            fields["originator_id"] = tag
-            fields["originator_version"] = n.originator_version
-            canonical = '{"fields":' + _ENCODER.encode(fields) + ',"topic":' + topic + "}"
+            values = fields.copy()
+            transcoded = text.count('"_type_"')
+            if transcoded:
+                keys = self._keys.get(topic, ())
+                if _untag(fields, values, keys) != transcoded:
+                    keys = self._keys[topic] = tuple(
+                        {**dict.fromkeys(keys), **dict.fromkeys(_tagged(fields))}
+                    )
+                    if _untag(fields, values, keys) != transcoded:
+                        return self._nested(text, n, cls, topic)
+            fields["originator_id"] = {"$uuid": str(oid)}
+            fields["originator_version"] = values["originator_version"] = n.originator_version
+            values["originator_id"] = oid
+            canonical = '{"fields":' + _encode(fields) + ',"topic":' + topic + "}"
         except Exception:  # _Unusual, or anything the mapper must judge
             return None
+        event: Any = _new(cls)
+        _setattr(event, "__dict__", values)
+        return event, _sha256(canonical.encode("ascii")).digest()
+
+    def _nested(
+        self, text: str, n: Notification, cls: type, topic: str
+    ) -> tuple[Any, bytes] | None:
+        """A transcoded value below the top level: parse again, tagging every dict."""
+        fields = self._decoder.decode(text)
+        if fields.__class__ is not dict:
+            return None
+        oid = n.originator_id
+        tag = _Tag()
+        tag["$uuid"] = str(oid)
+        tag.value = oid
+        fields["originator_id"] = tag
+        fields["originator_version"] = n.originator_version
+        canonical = '{"fields":' + _encode(fields) + ',"topic":' + topic + "}"
         values = {k: (v.value if v.__class__ is _Tag else v) for k, v in fields.items()}
-        event: Any = object.__new__(cls)
-        object.__setattr__(event, "__dict__", values)
-        return event, hashlib.sha256(canonical.encode("ascii")).digest()
+        if any(v.__class__ is _dt.datetime and v.tzinfo is None for v in values.values()):
+            return None  # naive: the mapper's event goes through the auditor's check
+        event: Any = _new(cls)
+        _setattr(event, "__dict__", values)
+        return event, _sha256(canonical.encode("ascii")).digest()
 
     def read(self, n: Notification) -> tuple[Any, bytes] | None:
         """``(event, 32-byte hash)`` of a ticket event, or None: use the mapper."""
@@ -281,6 +370,19 @@ class DueInstants:
         self._zone = ZoneInfo(policy.zone) if self._plain else None
         self._close: dict[_dt.datetime, _dt.datetime] = {}
         self._solve: dict[_dt.datetime, _dt.datetime] = {}
+        self._update: dict[tuple[Severity, _dt.datetime], _dt.datetime | None] = {}
+
+    def update_due_at(self, severity: Severity, since: _dt.datetime) -> _dt.datetime | None:
+        """`policy.update_due_at(severity, since)`, asked once per (severity, instant) while
+        the answer is in the bounded cache (the business calendar is the slow part)."""
+        key = (severity, since)
+        if key in self._update:
+            return self._update[key]
+        due = self.policy.update_due_at(severity, since)
+        if len(self._update) >= _CACHE_LIMIT:
+            self._update.clear()
+        self._update[key] = due
+        return due
 
     def close_due_at(self, at: _dt.datetime) -> _dt.datetime:
         found = self._close.get(at)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pendulum
 
+from .._pii import is_sealed
 from ..policy import Severity, Status, SupportPolicy
-from ..ticket import Ticket
+from ..ticket import PERSONAL_FIELDS, Ticket
 from ._model import HistoryEntry, TicketHistory
 
 __all__ = ["build_history", "describe", "iso", "local_text", "status_after"]
@@ -53,59 +54,96 @@ def status_after(event: Any, status: str) -> str:
     return status
 
 
-def describe(event: Any, policy: SupportPolicy | None) -> tuple[str, str, bool]:
-    """`(who, what, automatic)` for one ticket event."""
-    if isinstance(event, Ticket.Submitted):
+Reveal = Callable[[str], str]
+"""Turns a stored personal field into what people read (opened, or ``[erased]``)."""
+
+
+def sealed_text(value: str) -> str:
+    """The fallback `Reveal` when no key table is at hand: sealed fields read ``[sealed]``."""
+    return "[sealed]" if is_sealed(value) else value
+
+
+class _Revealed:
+    """An event whose personal fields read through `reveal`."""
+
+    def __init__(self, event: Any, reveal: Reveal) -> None:
+        self._event = event
+        self._reveal = reveal
+        self._fields = PERSONAL_FIELDS.get(type(event), ())
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._event, name)
+        if name in self._fields and isinstance(value, str):
+            return self._reveal(value)
+        return value
+
+
+def describe(
+    event: Any, policy: SupportPolicy | None, reveal: Reveal = sealed_text
+) -> tuple[str, str, bool]:
+    """`(who, what, automatic)` for one ticket event (personal fields through `reveal`)."""
+    who, what, automatic = _describe(_Revealed(event, reveal), type(event), policy)
+    return who, what, automatic
+
+
+def _describe(event: Any, kind: type, policy: SupportPolicy | None) -> tuple[str, str, bool]:
+    if issubclass(kind, Ticket.Submitted):
         what = f'submitted "{_short(event.subject)}" ({_severity(event.severity)}, {event.channel})'
         if event.follow_up_of is not None:
             what += f", a follow-up of ticket {event.follow_up_of}"
         return event.requester, what, False
-    if isinstance(event, Ticket.Assigned):
+    if issubclass(kind, Ticket.Assigned):
         what = f"took the ticket (status {event.status})"
         if event.previous:
             what += f", from {event.previous}"
         return event.agent, what, False
-    if isinstance(event, Ticket.Responded):
+    if issubclass(kind, Ticket.Responded):
         if event.role == "agent":
             verb = "asked the customer for input" if event.asks_for_input else "replied"
             return event.by, f'{verb}: "{_short(event.body)}"', False
         if event.auto_submitted:
             return event.by, f'auto-reply received, changes nothing: "{_short(event.body)}"', False
         return event.by, f'customer replied: "{_short(event.body)}"', False
-    if isinstance(event, Ticket.Solved):
+    if issubclass(kind, Ticket.Solved):
         if event.automatic:
             days = "" if policy is None else f" within {policy.pending_solve_after_days} days"
             return "system", f"solved automatically: no answer from the customer{days}", True
         return event.by, f'solved: "{_short(event.solution)}"', False
-    if isinstance(event, Ticket.Reopened):
+    if issubclass(kind, Ticket.Reopened):
         return event.by, f"reopened ({event.reason.replace('_', ' ')})", False
-    if isinstance(event, Ticket.Closed):
+    if issubclass(kind, Ticket.Closed):
         days = "" if policy is None else f", {policy.close_after_days} days after it was solved"
         return "system", f"closed automatically{days}", bool(event.automatic)
-    if isinstance(event, Ticket.FollowUpCreated):
+    if issubclass(kind, Ticket.FollowUpCreated):
         return event.by, f"replied after closure: follow-up ticket {event.follow_up_id}", False
-    if isinstance(event, Ticket.SeverityChanged):
+    if issubclass(kind, Ticket.SeverityChanged):
         what = (
             f"changed severity {_severity(event.previous)} -> {_severity(event.severity)}: "
             f'"{_short(event.reason)}"'
         )
         return event.by, what, False
-    if isinstance(event, Ticket.UpdateOverdue):
+    if issubclass(kind, Ticket.UpdateOverdue):
         what = f"no agent update by {event.due_at.isoformat()}: update SLA breached"
         return "system", what, True
-    if isinstance(event, Ticket.EscalationRequested):
+    if issubclass(kind, Ticket.EscalationRequested):
         what = f'asked for escalation: "{_short(event.reason)}"'
         if event.requested_severity is not None:
             what += f" (to {_severity(event.requested_severity)})"
         return event.by, what, False
-    if isinstance(event, Ticket.EscalationReviewed):
+    if issubclass(kind, Ticket.EscalationReviewed):
         verdict = "accepted" if event.accepted else "declined"
         return event.manager, f'{verdict} the escalation: "{_short(event.note)}"', False
-    if isinstance(event, Ticket.BugLinked):
+    if issubclass(kind, Ticket.BugLinked):
         return event.by, f"linked bug {event.reference}", False
-    if isinstance(event, Ticket.SurveyAnswered):
+    if issubclass(kind, Ticket.SurveyAnswered):
         return event.by, f'answered the survey: {event.rating}/5 "{_short(event.comment)}"', False
-    return "?", type(event).__name__, False
+    if issubclass(kind, Ticket.CcAdded):
+        return event.by, f"added {event.address} to the CC list", False
+    if issubclass(kind, Ticket.CcRemoved):
+        return event.by, f"removed {event.address} from the CC list", False
+    if issubclass(kind, Ticket.Erased):
+        return event.by, "erased the requester's personal data (key destroyed)", False
+    return "?", kind.__name__, False
 
 
 def build_history(
@@ -115,6 +153,7 @@ def build_history(
     policy: SupportPolicy | None,
     as_of: _dt.datetime | None,
     zone: str,
+    reveal: Reveal = sealed_text,
 ) -> TicketHistory:
     """The timeline of one ticket's events (those stamped at or before `as_of`)."""
     entries: list[HistoryEntry] = []
@@ -132,7 +171,7 @@ def build_history(
             solve_due, close_due = None, event.close_due_at
         elif isinstance(event, Ticket.Reopened | Ticket.Closed):
             close_due = None
-        who, what, automatic = describe(event, policy)
+        who, what, automatic = describe(event, policy, reveal)
         entries.append(
             HistoryEntry(
                 position=event.originator_version,
@@ -156,8 +195,8 @@ def build_history(
             )
     return TicketHistory(
         ticket_id=ticket_id,
-        subject=str(getattr(first, "subject", "")),
-        requester=str(getattr(first, "requester", "")),
+        subject=reveal(str(getattr(first, "subject", ""))),
+        requester=reveal(str(getattr(first, "requester", ""))),
         zone=zone,
         policy_version=str(getattr(first, "policy_version", "")),
         as_of=as_of,

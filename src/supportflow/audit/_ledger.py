@@ -1,10 +1,15 @@
 """What the auditor remembers between events, kept small.
 
 - `TicketState`: one open ticket's record (a few slots; never its events).
-- `pack` / `unpack`: a CLOSED ticket's record as one `bytes` value (integers for instants,
+- `pack` / `unpack`: a finished ticket's record as one `bytes` value (integers for instants,
   the hash as 32 raw bytes, indexes for the policy, status and action), restored exactly when
   a later event of that ticket arrives. A record that does not fit the format (an instant
   that is not UTC, an odd severity) stays a `TicketState`.
+- `Ledger`: every ticket seen; the live records of tickets that can still change in memory,
+  the packed records of finished ones (CLOSED, broken, or without a known policy) in a
+  `Spill` file (a private temporary SQLite database), behind a fixed-size filter so that a
+  new ticket costs no look-up. `MessageEffects`: the message ids seen, in the same file.
+  Memory does not grow with the number of tickets or message ids.
 - `Samples`: count, mean, median and 90th percentile of durations; exact (every sample kept,
   8 bytes each) up to `EXACT_SAMPLES`, then a bounded log-bucket sketch (relative error under
   `SKETCH_ERROR`; the mean stays exact).
@@ -13,15 +18,30 @@
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import heapq
 import math
+import sqlite3
 import statistics
 import struct
 from array import array
+from collections.abc import Iterator
+from uuid import UUID
 
 from ..policy import Action, Status, SupportPolicy
 from ._model import Summary
 
-__all__ = ["EXACT_SAMPLES", "SKETCH_ERROR", "Samples", "TicketState", "pack", "unpack"]
+__all__ = [
+    "EXACT_SAMPLES",
+    "SKETCH_ERROR",
+    "Ledger",
+    "MessageEffects",
+    "Samples",
+    "Spill",
+    "TicketState",
+    "pack",
+    "unpack",
+]
 
 EXACT_SAMPLES = 1 << 16
 """Samples kept as they are; beyond, the summary comes from the sketch."""
@@ -58,6 +78,7 @@ class TicketState:
         "last_hash",
         "policy",
         "reopen_action",
+        "seq",
         "severity",
         "solve_due",
         "status",
@@ -87,6 +108,8 @@ class TicketState:
         self.update_due: _dt.datetime | None = None
         self.update_since: _dt.datetime | None = None
         self.update_overdue = False
+        self.seq = 0
+        """The ticket's rank among the tickets of the log, in order of first appearance."""
 
     def armed_update_due(self) -> _dt.datetime | None:
         """The update clock's due instant while its breach is not recorded yet."""
@@ -332,3 +355,209 @@ class Samples:
         ranks = sorted({a, b, c})
         values = dict(zip(ranks, self._ranked(ranks), strict=True))
         return values[a], values[b], values[c]
+
+
+class _Filter:
+    """A fixed-size Bloom filter (two bit positions per key): `maybe(key)` is False only for
+    a key never added. Its memory does not grow with the keys; more keys only make a
+    false "maybe" (a wasted look-up) more likely."""
+
+    __slots__ = ("_bits", "_mask")
+
+    def __init__(self, bits_log2: int = 23) -> None:
+        self._bits = bytearray(1 << (bits_log2 - 3))
+        self._mask = (1 << bits_log2) - 1
+
+    def add(self, key: int) -> None:
+        bits, mask = self._bits, self._mask
+        a, b = key & mask, (key >> 32) & mask
+        bits[a >> 3] |= 1 << (a & 7)
+        bits[b >> 3] |= 1 << (b & 7)
+
+    def maybe(self, key: int) -> bool:
+        bits, mask = self._bits, self._mask
+        a, b = key & mask, (key >> 32) & mask
+        return bool(bits[a >> 3] & (1 << (a & 7))) and bool(bits[b >> 3] & (1 << (b & 7)))
+
+
+def _key(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+_FLUSH = 2048
+"""Records kept in memory before they are written to the spill file in one statement."""
+
+
+class Spill:
+    """A private temporary SQLite database (deleted when closed): where the ledger keeps the
+    records of finished tickets and the message ids seen, so that the audit's memory does not
+    grow with the log. Its page cache is bounded (`cache_kib`)."""
+
+    def __init__(self, cache_kib: int = 4096) -> None:
+        self.db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=OFF")
+        self.db.execute("PRAGMA synchronous=OFF")
+        self.db.execute(f"PRAGMA cache_size=-{int(cache_kib)}")
+        self.db.execute("PRAGMA temp_store=FILE")
+        # Rows in order of first appearance (appended), found by id through a small index.
+        self.db.execute(
+            "CREATE TABLE ticket (seq INTEGER PRIMARY KEY, id BLOB NOT NULL, quiet INTEGER NOT "
+            "NULL, verified INTEGER NOT NULL, status INTEGER NOT NULL, record BLOB NOT NULL)"
+        )
+        self.db.execute("CREATE INDEX ticket_id ON ticket (id)")
+        self.db.execute(
+            "CREATE TABLE effect (mid TEXT PRIMARY KEY, landed BLOB NOT NULL, kind TEXT NOT NULL)"
+            " WITHOUT ROWID"
+        )
+        self.db.execute("BEGIN")
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class Ledger:
+    """Every ticket seen, by id: live `TicketState`s for tickets that can still change, and
+    the packed records (`pack`) of finished ones (CLOSED, broken, or without a known policy)
+    in the `Spill` file. A later event of a finished ticket (a survey answer, a bug link, a
+    follow-up, a re-inserted row) unpacks its record exactly, so every check still sees it;
+    `in_log_order()` gives back the records the end of the audit must look at, in the order
+    their tickets first appeared. Memory: the live tickets, a fixed-size filter, and at most
+    `_FLUSH` records waiting to be written."""
+
+    def __init__(self, spill: Spill, *, flush: int = _FLUSH) -> None:
+        self._db = spill.db
+        self._flush_at = flush
+        # Keyed by `UUID.int`: an int hashes in C, a UUID in Python.
+        self._live: dict[int, TicketState] = {}
+        self._pending: dict[int, tuple[int, int, int, int, bytes]] = {}
+        self._spilled = _Filter()
+        self._policies: dict[int, int] = {}
+        self._known: list[SupportPolicy] = []
+        self.count = 0
+        """Tickets seen."""
+
+    def get(self, tid: UUID) -> TicketState | None:
+        """The ticket's record (live again if it was finished), None for a ticket not seen."""
+        key = tid.int
+        state = self._live.get(key)
+        if state is not None:
+            return state
+        row = self._pending.pop(key, None)
+        if row is None:
+            if not self._spilled.maybe(key):
+                return None
+            found = self._db.execute(
+                "SELECT seq, record FROM ticket WHERE id=?", (tid.bytes,)
+            ).fetchone()
+            if found is None:
+                return None
+            seq, record = found
+            self._db.execute("DELETE FROM ticket WHERE seq=?", (seq,))
+        else:
+            seq, record = row[0], row[4]
+        state = unpack(record, self._known)
+        state.seq = seq
+        self._live[key] = state
+        return state
+
+    def add(self, tid: UUID, state: TicketState) -> None:
+        """A ticket seen for the first time (`get(tid)` was None)."""
+        state.seq = self.count
+        self.count += 1
+        self._live[tid.int] = state
+
+    def settle(self, tid: UUID) -> None:
+        """After an event of the ticket: a finished ticket (CLOSED, broken, or without a known
+        policy) leaves memory for the spill file."""
+        key = tid.int
+        state = self._live.get(key)
+        if state is None or (
+            state.status is not Status.CLOSED and not state.broken and state.policy is not None
+        ):
+            return
+        packed = pack(state, self._policies, self._known)
+        if packed is None:
+            return  # does not fit the format: it stays live
+        del self._live[key]
+        verified, status = packed_status(packed)
+        self._pending[key] = (
+            state.seq,
+            packed_quiet(packed),
+            verified,
+            _STATUS_INDEX[status],
+            packed,
+        )
+        if len(self._pending) >= self._flush_at:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        add = self._spilled.add
+        rows = []
+        for key, (seq, quiet, verified, status, record) in self._pending.items():
+            add(key)
+            rows.append((seq, key.to_bytes(16, "big"), quiet, verified, status, record))
+        self._db.executemany("INSERT OR REPLACE INTO ticket VALUES (?, ?, ?, ?, ?, ?)", rows)
+        self._pending.clear()
+
+    def in_log_order(self) -> Iterator[tuple[UUID, TicketState]]:
+        """Every live ticket and every finished one the end of the audit must check (not
+        quiet), in the order the tickets first appeared in the log."""
+        self._flush()
+        live = sorted(self._live.items(), key=lambda item: item[1].seq)  # few: still open
+        cursor = self._db.execute("SELECT seq, id, record FROM ticket WHERE quiet=0 ORDER BY seq")
+        spilled = ((seq, UUID(bytes=key), record) for seq, key, record in cursor)
+        merged = heapq.merge(
+            ((state.seq, UUID(int=key), state) for key, state in live),
+            ((seq, tid, unpack(record, self._known)) for seq, tid, record in spilled),
+            key=lambda item: item[0],
+        )
+        for _, tid, state in merged:
+            yield tid, state
+
+    def status_counts(self) -> dict[Status, int]:
+        """Verified tickets (a known policy, not broken) by status."""
+        self._flush()
+        counts = dict.fromkeys(Status, 0)
+        for state in self._live.values():
+            if state.policy is not None and not state.broken:
+                counts[state.status] += 1
+        rows = self._db.execute(
+            "SELECT status, count(*) FROM ticket WHERE verified=1 GROUP BY status"
+        )
+        for status, count in rows:
+            counts[_STATUSES[status]] += count
+        return counts
+
+
+class MessageEffects:
+    """Which ticket each inbound message id took effect on, for the whole log: `get(mid)`
+    and ``effects[mid] = (ticket id, kind)``, kept in the `Spill` file behind a fixed-size
+    filter and a small write buffer (memory does not grow with the message ids)."""
+
+    def __init__(self, spill: Spill, *, flush: int = _FLUSH) -> None:
+        self._db = spill.db
+        self._flush_at = flush
+        self._pending: dict[str, tuple[UUID, str]] = {}
+        self._seen = _Filter()
+
+    def get(self, mid: str) -> tuple[UUID, str] | None:
+        found = self._pending.get(mid)
+        if found is not None:
+            return found
+        if not self._seen.maybe(_key(mid)):
+            return None
+        row = self._db.execute("SELECT landed, kind FROM effect WHERE mid=?", (mid,)).fetchone()
+        return None if row is None else (UUID(bytes=row[0]), row[1])
+
+    def __setitem__(self, mid: str, value: tuple[UUID, str]) -> None:
+        self._pending[mid] = value
+        if len(self._pending) >= self._flush_at:
+            add = self._seen.add
+            rows = []
+            for key, (landed, kind) in self._pending.items():
+                add(_key(key))
+                rows.append((key, landed.bytes, kind))
+            self._db.executemany("INSERT OR REPLACE INTO effect VALUES (?, ?, ?)", rows)
+            self._pending.clear()

@@ -87,7 +87,10 @@ class Status(enum.Enum):
 class Action(enum.Enum):
     """Everything that can happen to a ticket after it is submitted.
 
-    The first six are commands of people; the last two are timers the policy arms.
+    Commands of people and timers of the policy. Which status each is allowed in is the
+    transition table (`DEFAULT_TRANSITIONS`); who may perform it is the permission table
+    (`DEFAULT_PERMISSIONS`). The CC actions are not lifecycle transitions: they only have
+    permissions.
     """
 
     ASSIGN = "assign"
@@ -106,6 +109,10 @@ class Action(enum.Enum):
     REVIEW_ESCALATION = "review_escalation"
     LINK_BUG = "link_bug"
     ANSWER_SURVEY = "answer_survey"
+    ADD_CC = "add_cc"
+    """Add an address to the ticket's CC list (not a lifecycle transition: any status)."""
+    REMOVE_CC = "remove_cc"
+    """Remove an address from the ticket's CC list (any status)."""
 
 
 class ReplyOutcome(enum.Enum):

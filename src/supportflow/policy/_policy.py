@@ -11,6 +11,13 @@ from typing import Any
 
 import attrs
 
+from ._actors import (
+    DEFAULT_PERMISSIONS,
+    Permission,
+    Role,
+    StrangerReplies,
+    permission_map,
+)
 from ._calendar import ALWAYS_OPEN, BUSINESS_HOURS, BusinessCalendar, OpeningHours
 from ._model import Action, ReplyOutcome, Severity, Status, TimerKind
 from ._sla import DEFAULT_UPDATE_TARGETS, UpdateTarget
@@ -25,6 +32,10 @@ FOLLOW_UP_FIELDS: frozenset[str] = frozenset(
 """The fields of a ticket a follow-up may copy from the closed ticket it follows."""
 
 _DEFAULT_FOLLOW_UP_COPIES = frozenset({"requester", "subject", "severity", "product", "tags"})
+
+
+def _same(value: object) -> object:
+    return value
 
 
 @attrs.frozen(kw_only=True)
@@ -176,17 +187,41 @@ def _calendar_from(data: Mapping[str, Any]) -> BusinessCalendar:
     return BusinessCalendar(**kwargs)
 
 
+def _permissions_list(rows: tuple[Permission, ...]) -> list[dict[str, Any]]:
+    return [{"action": p.action.value, "roles": sorted(r.value for r in p.roles)} for p in rows]
+
+
+def _to_permissions(value: Iterable[Permission | Mapping[str, Any]]) -> tuple[Permission, ...]:
+    return tuple(
+        p if isinstance(p, Permission) else Permission(action=p["action"], roles=p["roles"])
+        for p in value
+    )
+
+
+def _permissions(
+    instance: object, attribute: attrs.Attribute[Any], value: tuple[Permission, ...]
+) -> None:
+    permission_map(value)  # raises on duplicate rows and on timers fired by people
+
+
 _ADDED_WITH_DEFAULTS: dict[str, object] = {
     "max_subject_length": 250,
     "max_body_length": 100_000,
     "max_tags": 30,
     "max_tag_length": 64,
     "max_message_id_length": 998,
+    "permissions": DEFAULT_PERMISSIONS,
+    "stranger_replies": StrangerReplies.NEW_TICKET,
 }
 """Fields added after policies were first stored, with the default they were added with. They
 appear in `to_dict` (hence in the `version` fingerprint) only when they differ from it, so a
 policy stored before they existed keeps its version when it is read back. Every field added
-from now on goes here, with its default."""
+from now on goes here, with its default (and in `_ENCODE` if it is not plain JSON)."""
+
+_ENCODE: dict[str, Any] = {
+    "permissions": _permissions_list,
+    "stranger_replies": lambda value: value.value,
+}
 
 
 @attrs.frozen(kw_only=True)
@@ -243,6 +278,15 @@ class SupportPolicy:
     """Longest tag (characters)."""
     max_message_id_length: int = attrs.field(default=998, validator=_positive_count)
     """Longest inbound message id (RFC 5322's line limit)."""
+    permissions: tuple[Permission, ...] = attrs.field(
+        default=DEFAULT_PERMISSIONS, converter=_to_permissions, validator=_permissions
+    )
+    """Who may do what (see `supportflow.policy.DEFAULT_PERMISSIONS`)."""
+    stranger_replies: StrangerReplies = attrs.field(
+        default=StrangerReplies.NEW_TICKET, converter=StrangerReplies
+    )
+    """What a reply from an address that is neither the requester nor CC'd does: a new ticket
+    of its own (default) or a refusal. Either way it never lands on the ticket it answers."""
 
     # -- identity ---------------------------------------------------------------------------
 
@@ -273,7 +317,7 @@ class SupportPolicy:
             ),
             "supported_major_versions": self.supported_major_versions,
             **{
-                name: getattr(self, name)
+                name: _ENCODE.get(name, _same)(getattr(self, name))
                 for name, default in _ADDED_WITH_DEFAULTS.items()
                 if getattr(self, name) != default
             },
@@ -337,6 +381,20 @@ class SupportPolicy:
     def allowed_actions(self, status: Status) -> tuple[Action, ...]:
         """The actions allowed in `status`, in table order."""
         return tuple(t.action for t in self.transitions if t.status is status)
+
+    # -- the permission table ---------------------------------------------------------------
+
+    @functools.cached_property
+    def _permission_map(self) -> Mapping[Action, frozenset[Role]]:
+        return permission_map(self.permissions)
+
+    def roles_for(self, action: Action) -> frozenset[Role]:
+        """The roles that may perform `action` (empty: nobody may)."""
+        return self._permission_map.get(action, frozenset())
+
+    def may(self, role: Role, action: Action) -> bool:
+        """Whether an actor in `role` may perform `action` (in a status where it is allowed)."""
+        return role in self._permission_map.get(action, ())
 
     # -- timers -----------------------------------------------------------------------------
 

@@ -1,0 +1,84 @@
+"""The log in order, in batches, read with less Python per row on SQLite.
+
+`read_batch(recorder, start, limit, topics)` returns what
+``recorder.select_notifications(start=start, limit=limit, topics=topics)`` returns. On
+eventsourcing's own SQLite recorder (its `select_notifications` and `convert_originator_id`
+not overridden, UUID ids) it runs the same query through the recorder's datastore with plain
+tuples instead of `sqlite3.Row` objects, and builds each `Notification` without the frozen
+dataclass's per-field `__setattr__`: the same objects, about a fifth of the cost per row.
+Any other recorder (PostgreSQL, a subclass that changes the query) is asked as usual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Notification
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+__all__ = ["read_batch"]
+
+_SELECT = SQLiteApplicationRecorder.select_notifications
+_CONVERT = SQLiteApplicationRecorder.convert_originator_id
+
+
+def _plain_sqlite(recorder: Any) -> bool:
+    cls = type(recorder)
+    return (
+        isinstance(recorder, SQLiteApplicationRecorder)
+        and cls.select_notifications is _SELECT
+        and cls.convert_originator_id is _CONVERT
+        and getattr(recorder.datastore, "originator_id_type", None) == "uuid"
+        and hasattr(Notification, "__dataclass_fields__")
+        and not hasattr(Notification, "__slots__")
+    )
+
+
+def _sqlite_batch(
+    recorder: Any, start: int, limit: int, topics: Sequence[str]
+) -> list[Notification]:
+    statement = (
+        "SELECT rowid, originator_id, originator_version, topic, state "
+        f"FROM {recorder.events_table_name} WHERE rowid>=? "
+    )
+    params: list[int | str] = [start]
+    if topics:
+        statement += f"AND topic IN ({','.join('?' * len(topics))}) "
+        params += list(topics)
+    statement += "ORDER BY rowid LIMIT ?"
+    params.append(limit)
+    with recorder.datastore.transaction(commit=False) as wrapped:
+        cursor = getattr(wrapped, "sqlite_cursor", None)
+        if cursor is None:  # not the cursor this module knows: rows as the recorder reads them
+            wrapped.execute(statement, params)
+            rows = [tuple(row) for row in wrapped.fetchall()]
+        else:
+            cursor.row_factory = None  # plain tuples, for this cursor only
+            cursor.execute(statement, params)
+            rows = cursor.fetchall()
+    new = object.__new__
+    out: list[Notification] = []
+    append = out.append
+    for rowid, oid, version, topic, state in rows:
+        n = new(Notification)
+        fields = n.__dict__
+        fields["originator_id"] = UUID(oid)
+        fields["originator_version"] = version
+        fields["topic"] = topic
+        fields["state"] = state
+        fields["id"] = rowid
+        append(n)
+    return out
+
+
+def read_batch(recorder: Any, start: int, limit: int, topics: Sequence[str]) -> list[Notification]:
+    """Up to `limit` notifications from log position `start`, in order (only `topics`, if
+    given): the same as the recorder's `select_notifications`."""
+    if _plain_sqlite(recorder):
+        return _sqlite_batch(recorder, start, limit, topics)
+    batch: list[Notification] = recorder.select_notifications(
+        start=start, limit=limit, topics=list(topics)
+    )
+    return batch
