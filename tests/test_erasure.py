@@ -10,10 +10,10 @@ from uuid import UUID
 
 import pytest
 
-from supportflow import ManualClock, SupportDesk
+from supportflow import ManualClock, SupportDesk, SupportPolicy
 from supportflow._pii import is_sealed
 from supportflow.audit import Auditor, open_auditor
-from supportflow.errors import InvalidCommand
+from supportflow.errors import InvalidCommand, PermissionDenied, SupportflowError
 from supportflow.outbox import Notification, deliver_notifications
 from supportflow.policy import Status
 
@@ -279,3 +279,100 @@ def test_erasure_grep_of_the_raw_postgres_files(pg_server: PgServer) -> None:
     assert MARKER.encode() in after
     assert _found(before, SECRETS) == []
     assert _found(after, SECRETS) == []
+
+
+def test_cli_forget_erases_and_says_how_many(
+    sqlite_store: tuple[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`supportflow forget ADDRESS --store URL --by NAME` erases and reports the count; a
+    second run finds no key."""
+    from supportflow.cli import main
+
+    url, _ = sqlite_store
+    with SupportDesk(url, clock=ManualClock(START)) as desk:
+        tid = desk.submit(requester=ADDRESS, subject=SUBJECT)
+    assert main(["forget", ADDRESS, "--store", url, "--by", "dpo"]) == 0
+    assert "erased 1 ticket(s)" in capsys.readouterr().out
+    assert main(["forget", ADDRESS, "--store", url, "--by", "dpo"]) == 0
+    assert "erased 0 ticket(s)" in capsys.readouterr().out
+    with SupportDesk(url) as desk:
+        assert desk.get(tid).requester == "[erased]"
+        assert desk.history(tid)[-1].by == "dpo"  # type: ignore[attr-defined]
+
+
+def test_nobody_acts_as_the_erased_requester_or_as_erased_text() -> None:
+    """On an erased ticket `by="[erased]"` is a stranger, omitting `by` is refused, and the
+    CC list can no longer change."""
+    clock = ManualClock(START)
+    with SupportDesk(clock=clock, staff={"bob": "agent"}) as desk:
+        tid = desk.submit(requester=ADDRESS, subject=SUBJECT)
+        desk.forget_requester(ADDRESS)
+        with pytest.raises(InvalidCommand, match="erased"):
+            desk.add_cc(tid, "new@example.com", agent="bob")
+        assert desk.customer_reply(tid, body="hi", by="[ERASED]") != tid
+        with pytest.raises(PermissionDenied, match="erased"):
+            desk.customer_reply(tid, body="hi")
+        with pytest.raises(PermissionDenied):
+            desk.request_escalation(tid, reason="x", by="[erased]")
+
+
+def test_notifier_errors_are_stored_sealed(sqlite_store: tuple[str, Path]) -> None:
+    """A mail server's refusal that names the recipient is kept only sealed, and reads
+    [erased] once the requester is forgotten."""
+    url, path = sqlite_store
+    clock = ManualClock(START)
+
+    class Refusing:
+        def deliver(self, notification: Notification) -> None:
+            raise RuntimeError(f"550 mailbox unavailable: {notification.requester}")
+
+    with SupportDesk(url, clock=clock) as desk:
+        tid = desk.submit(requester=ADDRESS, subject=SUBJECT)
+        desk.solve(tid, agent="bob", solution="done")
+        assert deliver_notifications(desk, Refusing()).retried == 1
+        assert ADDRESS.encode() not in _raw_sqlite(path)
+        desk.forget_requester(ADDRESS)
+    assert _found(_raw_sqlite(path), SECRETS) == []
+
+
+def test_follow_up_of_a_cc_is_sealed_under_the_cc_own_key() -> None:
+    """When follow-ups do not copy the requester, a CC's follow-up is the CC's own ticket:
+    forgetting the CC erases it, forgetting the original requester does not."""
+    clock = ManualClock(START)
+    policy = SupportPolicy(follow_up_copies={"subject", "severity"})
+    with SupportDesk(clock=clock, policy=policy) as desk:
+        tid = desk.submit(requester=ADDRESS, subject=SUBJECT, cc=[CC_ADDRESS])
+        desk.solve(tid, agent="bob", solution="done")
+        clock.advance(days=4)
+        follow_up = desk.customer_reply(tid, body="again", by=CC_ADDRESS)
+        assert desk.get(follow_up).requester == CC_ADDRESS
+        assert desk.get(follow_up).subject == SUBJECT
+        assert desk.forget_requester(ADDRESS) == 1
+        assert desk.get(follow_up).requester == CC_ADDRESS
+        assert desk.forget_requester(CC_ADDRESS) == 1
+        assert desk.get(follow_up).requester == "[erased]"
+
+
+def test_interrupted_key_destruction_is_completed_by_a_retry(
+    sqlite_store: tuple[str, Path],
+) -> None:
+    """A reader holding a transaction keeps the WAL from being wiped: `forget_requester`
+    says so with a SupportflowError, and running it again wipes the key's bytes."""
+    import sqlite3
+
+    url, path = sqlite_store
+    with SupportDesk(url, clock=ManualClock(START)) as desk:
+        desk.submit(requester=ADDRESS, subject=SUBJECT)
+        found = desk._keys.existing_key_for(ADDRESS)
+        assert found is not None
+        key = found[1]
+        reader = sqlite3.connect(path)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM stored_events").fetchone()
+        with pytest.raises(SupportflowError, match="run forget_requester again"):
+            desk.forget_requester(ADDRESS)
+        assert key in _raw_sqlite(path)
+        reader.rollback()
+        reader.close()
+        assert desk.forget_requester(ADDRESS) == 0
+        assert key not in _raw_sqlite(path)

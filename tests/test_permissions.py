@@ -486,3 +486,69 @@ def test_no_command_by_a_non_requester_changes_a_status(
             command(desk, tid, who)
         assert desk.get(tid).status is status
     assert desk.history(tid) == before
+
+
+# -- found by attacking the desk ------------------------------------------------------------
+
+
+def test_reusing_someone_elses_message_id_is_refused_and_recorded() -> None:
+    """A stranger replying with the requester's message id gets no ticket id back: refused,
+    recorded; the requester's own redelivery still returns their ticket."""
+    desk, _ = _desk()
+    tid = desk.submit(requester=REQUESTER, subject="secret", message_id="<a1@mail>")
+    with pytest.raises(PermissionDenied, match="already used by another sender"):
+        desk.customer_reply(tid, body="x", by="eve@example.com", message_id="<a1@mail>")
+    assert [m.outcome for m in desk.stranger_messages(tid)] == ["refused"]
+    with pytest.raises(InvalidCommand, match="already used by another sender"):
+        desk.submit(requester="eve@example.com", subject="x", message_id="<a1@mail>")
+    assert desk.submit(requester=REQUESTER, subject="secret", message_id="<a1@mail>") == tid
+    assert len(list(desk.ticket_ids())) == 1
+
+
+def test_cc_of_a_closed_ticket_is_a_stranger_on_a_follow_up_that_dropped_them() -> None:
+    """A reply to a CLOSED ticket lands on its open follow-up only if the sender may act on
+    the follow-up itself."""
+    desk, clock = _desk()
+    tid = _closed(desk, clock)
+    follow_up = desk.customer_reply(tid, body="again")
+    assert desk.get(follow_up).cc == ()
+    before = desk.history(follow_up)
+    landed = desk.customer_reply(tid, body="via the closed one", by=CC)
+    assert landed not in (tid, follow_up)
+    assert desk.history(follow_up) == before
+    assert desk.stranger_messages(follow_up)[0].new_ticket_id == landed
+
+
+def test_back_dated_stranger_reply_learns_nothing_of_the_ticket() -> None:
+    """A stranger's reply dated before the ticket's last event is not told that time: it
+    becomes the stranger's own ticket like any other."""
+    desk, clock = _desk()
+    tid = _ticket(desk)
+    clock.advance(hours=2)
+    desk.reply(tid, agent="alice", body="on it")
+    landed = desk.customer_reply(tid, body="x", by="zed@example.com", at=START)
+    assert landed != tid
+    assert desk.get(landed).created_at == START
+
+
+def test_staff_names_fold_case_but_not_compatibility_characters() -> None:
+    """With a roster, `Fiona` is `fiona`, but `\ufb01ona` (a compatibility ligature, folded
+    only by NFKC or casefold) and `Ki\u0307m` are other names. (The Kelvin sign is canonically
+    `K`: NFC makes it one.)"""
+    clock = ManualClock(START)
+    with SupportDesk(clock=clock, staff={"fiona": "agent", "kim": "agent"}) as desk:
+        tid = desk.submit(requester=REQUESTER, subject="x")
+        desk.reply(tid, agent="Fiona", body="hi")
+        desk.reply(tid, agent="\u212aim", body="hi")  # canonically "Kim"
+        for impostor in ("\ufb01ona", "ki\u0307m", "fiona\u00df"):
+            with pytest.raises(PermissionDenied):
+                desk.reply(tid, agent=impostor, body="hi")
+
+
+def test_cc_list_has_a_limit() -> None:
+    """`add_cc` stops at the policy's `max_tags` addresses."""
+    desk, _ = _desk(SupportPolicy(update_targets=(), max_tags=2))
+    tid = desk.submit(requester=REQUESTER, subject="x", cc=[CC])
+    desk.add_cc(tid, CC2)
+    with pytest.raises(InvalidCommand, match="the limit is 2"):
+        desk.add_cc(tid, "third@example.com")

@@ -135,6 +135,8 @@ class KeyStore(Protocol):
     def destroy_key(self, key_id: UUID) -> bool: ...
 
 
+_NIL = UUID(int=0)
+
 CACHE_SECONDS = 5.0
 """How long a desk trusts a key it read: a key destroyed by another process reads as erased
 here at most this long after."""
@@ -187,6 +189,11 @@ class KeyRing:
             self._keys.pop(key_id, None)
         return self._table.destroy_key(key_id)
 
+    def scrub(self) -> None:
+        """Finish wiping destroyed keys from the store's files (a destroy that was
+        interrupted after its row was deleted)."""
+        self._table.destroy_key(_NIL)
+
     def reveal(self, value: str) -> str:
         """A stored value as people read it: plain values as they are, tokens opened, and
         `ERASED` for a token whose key is gone."""
@@ -204,6 +211,8 @@ class KeyRing:
         normalised form; False once the key is gone (an erased requester is nobody)."""
         token = parse(value)
         if token is None:
+            if value == ERASED:  # a field written after its key was destroyed: nobody
+                return False
             try:
                 return normalize_address(value) == normalize_address(address)
             except ValueError:

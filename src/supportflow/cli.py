@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from . import _cli_audit, _cli_notify, _cli_worker, _demo
+from . import _cli_audit, _cli_notify, _cli_security, _cli_worker, _demo
 
 __all__ = ["Handler", "main"]
 
@@ -19,7 +19,12 @@ exit status. Each sub-command module registers its parsers with `set_defaults(ha
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
-_REGISTRARS: list[Registrar] = [_cli_notify.register, _cli_worker.register, _cli_audit.register]
+_REGISTRARS: list[Registrar] = [
+    _cli_notify.register,
+    _cli_worker.register,
+    _cli_audit.register,
+    _cli_security.register,
+]
 """Functions adding sub-commands from other modules (`register(commands)`), in help order."""
 
 DEFAULT_DB = "supportflow-demo.db"

@@ -8,6 +8,7 @@ import datetime as _dt
 import random
 import threading
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
@@ -144,7 +145,8 @@ def _message_id(value: str | None, *, limit: int) -> str | None:
 
 
 def _staff_name(name: str) -> str:
-    return name.strip().casefold()
+    """Staff names compare like addresses: NFC, lower case; nothing else is folded."""
+    return unicodedata.normalize("NFC", name.strip()).lower()
 
 
 def _roster(
@@ -333,8 +335,8 @@ class SupportDesk:
             when = self._at(at)  # re-read per attempt: a retry happens later
             if mid is not None:
                 existing = self._receipt(mid)
-                if existing is not None:
-                    return existing
+                if existing is not None:  # a redelivery, if the same requester sends it
+                    return self._resubmitted(existing, requester_)
             key = self._keys.key_for_address(requester_)
             sealed_requester = self._seal(key, requester_, address=True)
             ticket = Ticket.submit(
@@ -377,6 +379,7 @@ class SupportDesk:
                 at=when,
                 role=self._staff_role(agent_, Action.ASSIGN, p, Role.AGENT),
             ),
+            self._staff_vet(agent_, Action.ASSIGN, Role.AGENT),
         )
 
     def reply(
@@ -416,6 +419,7 @@ class SupportDesk:
                 at=when,
                 role=self._staff_role(agent_, action, p, Role.AGENT),
             ),
+            self._staff_vet(agent_, action, Role.AGENT),
         )
 
     def solve(
@@ -438,6 +442,7 @@ class SupportDesk:
                 at=when,
                 role=self._staff_role(agent_, Action.SOLVE, p, Role.AGENT),
             ),
+            self._staff_vet(agent_, Action.SOLVE, Role.AGENT),
         )
 
     def change_severity(
@@ -465,6 +470,7 @@ class SupportDesk:
                 at=when,
                 role=self._staff_role(by_, Action.CHANGE_SEVERITY, p, Role.AGENT),
             ),
+            self._staff_vet(by_, Action.CHANGE_SEVERITY, Role.AGENT),
         )
 
     def customer_reply(
@@ -507,23 +513,36 @@ class SupportDesk:
             when = self._at(at)
             if mid is not None:
                 existing = self._receipt(mid)
-                if existing is not None:
-                    return existing
-            ticket, policy = self._load_for_command(tid, when)
-            role = Role.REQUESTER if by_ is None else self._customer_role(ticket, by_)
+                if existing is not None:  # a redelivery, if the same sender sends it
+                    return self._redelivered(existing, tid, by_, mid, when)
+            action = Action.AUTO_REPLY if auto_submitted else Action.CUSTOMER_REPLY
+            ticket, policy = self._load_for_command(tid, when, check_time=False)
+            try:
+                if by_ is None:  # the requester; refused if they were erased
+                    self._sender(ticket, None, action)
+                address = by_ if by_ is not None else self._keys.reveal(ticket.requester)
+                role = self._customer_role(ticket, address)
+                if role is not Role.STRANGER:
+                    ticket.check_time(when)  # a stranger learns nothing of the ticket
+            except SupportflowError:
+                self._save(ticket)  # the timers caught up are facts
+                raise
             if role is Role.STRANGER:
-                assert by_ is not None
-                self._save(ticket)  # the timers caught up are facts; the message never lands
+                self._save(ticket)  # the message never lands on this ticket
                 return self._stranger_message(
-                    ticket, policy, by_, body_, mid=mid, auto_submitted=auto_submitted, when=when
+                    ticket,
+                    policy,
+                    address,
+                    body_,
+                    mid=mid,
+                    auto_submitted=auto_submitted,
+                    when=when,
                 )
             key = self._ticket_key(ticket)
-            sender = ticket.requester if by_ is None else self._seal(key, by_, address=True)
-            sealed_body = self._seal(key, body_)
             outcome = ticket.customer_reply(
                 policy,
-                by=sender,
-                body=sealed_body,
+                by=ticket.requester if by_ is None else self._seal(key, by_, address=True),
+                body=self._seal(key, body_),
                 message_id=mid,
                 auto_submitted=auto_submitted,
                 at=when,
@@ -532,11 +551,60 @@ class SupportDesk:
             if outcome is not ReplyOutcome.FOLLOW_UP:
                 self._save(ticket, self._new_receipt(mid, ticket.id, when))
                 return ticket.id
-            return self._follow_up(
-                ticket, policy, sender=sender, body=sealed_body, mid=mid, when=when, role=role
-            )
+            return self._follow_up(ticket, policy, address=address, body=body_, mid=mid, when=when)
 
         return self._retrying(tid, attempt)
+
+    def _resubmitted(self, landed: UUID, requester: str) -> UUID:
+        """Message `mid` submitted ticket `landed` already: the same requester gets it back;
+        another sender reusing the message id is refused without learning the ticket."""
+        try:
+            owner = self._load(landed)
+        except TicketNotFound:
+            return landed
+        if self._customer_role(owner, requester) in (Role.REQUESTER, Role.CC):
+            return landed
+        raise InvalidCommand(
+            "this message id was already used by another sender; nothing was recorded"
+        )
+
+    def _redelivered(
+        self, landed: UUID, tid: UUID, by: str | None, mid: str, when: _dt.datetime
+    ) -> UUID:
+        """Message `mid` took effect already, on ticket `landed`. The same sender gets that
+        ticket back (nothing is recorded again); anyone else reusing the message id is
+        refused and recorded, and learns nothing about the ticket it landed on."""
+        address = by
+        if address is None:
+            address = self._keys.reveal(self._load(tid).requester)
+        try:
+            owner = self._load(landed)
+        except TicketNotFound:
+            return landed
+        if self._customer_role(owner, address) in (Role.REQUESTER, Role.CC):
+            return landed
+        if address != ERASED:
+            key = self._keys.key_for_address(address)
+            record = StrangerMessage.record(
+                ticket_id=tid,
+                sender=self._seal(key, address, address=True),
+                outcome="refused",
+                new_ticket_id=None,
+                message_id=mid,
+                auto_submitted=False,
+                at=when,
+            )
+            with contextlib.suppress(IntegrityError):
+                self._app.save(record)
+        refused = PermissionDenied(
+            tid,
+            actor=address,
+            role=Role.STRANGER,
+            action=Action.CUSTOMER_REPLY,
+            allowed=(Role.REQUESTER, Role.CC),
+        )
+        refused.add_note("this message id was already used by another sender")
+        raise refused
 
     def request_escalation(
         self,
@@ -570,7 +638,7 @@ class SupportDesk:
                 role=role,
             )
 
-        self._command(tid, at, decide)
+        self._command(tid, at, decide, lambda t, p: self._sender(t, by_, Action.REQUEST_ESCALATION))
 
     def review_escalation(
         self,
@@ -614,7 +682,9 @@ class SupportDesk:
                 severity_reason=self._seal(key, f"escalation: {note_}"),
             )
 
-        self._command(tid, at, decide)
+        self._command(
+            tid, at, decide, self._staff_vet(manager_, Action.REVIEW_ESCALATION, Role.MANAGER)
+        )
 
     def link_bug(
         self, ticket_id: UUID, *, reference: str, by: str, at: _dt.datetime | None = None
@@ -633,6 +703,7 @@ class SupportDesk:
                 at=when,
                 role=self._staff_role(by_, Action.LINK_BUG, p, Role.AGENT),
             ),
+            self._staff_vet(by_, Action.LINK_BUG, Role.AGENT),
         )
 
     def tickets_for_bug(self, reference: str) -> list[UUID]:
@@ -677,7 +748,7 @@ class SupportDesk:
                 p, rating=rating, comment=self._seal(key, comment_), by=sender, at=when, role=role
             )
 
-        self._command(tid, at, decide)
+        self._command(tid, at, decide, lambda t, p: self._sender(t, by_, Action.ANSWER_SURVEY))
 
     def add_cc(
         self,
@@ -724,21 +795,32 @@ class SupportDesk:
         agent_ = None if agent is None else _text(agent, "agent", ticket_id=tid)
         action = Action.ADD_CC if adding else Action.REMOVE_CC
 
-        def decide(t: Ticket, p: SupportPolicy, when: _dt.datetime) -> None:
-            key = self._ticket_key(t)
+        def who(t: Ticket, p: SupportPolicy) -> tuple[str, Role]:
             if agent_ is not None:
-                actor, role = agent_, self._staff_role(agent_, action, p, Role.AGENT)
-            elif by_ is None:
-                actor, role = t.requester, Role.REQUESTER
-            else:
-                role = self._customer_role(t, by_)
-                actor = self._seal(key, by_, address=True)
-                if role is Role.STRANGER:
-                    t.permit(p, action, role, by_)  # refused: strangers may do nothing
+                role = self._staff_role(agent_, action, p, Role.AGENT)
+                t.permit(p, action, role, agent_)
+                return agent_, role
+            sender, role, _ = self._sender(t, by_, action)
+            t.permit(p, action, role, by_ or "the requester")
+            return sender, role
+
+        def decide(t: Ticket, p: SupportPolicy, when: _dt.datetime) -> None:
+            actor, role = who(t, p)
+            key = self._ticket_key(t)
+            if key is None:
+                raise InvalidCommand(
+                    "the requester's personal data was erased: the CC list can no longer change",
+                    ticket_id=t.id,
+                )
+            if adding and len(t.cc) >= p.max_tags:
+                raise InvalidCommand(
+                    f"the CC list has {len(t.cc)} addresses; the limit is {p.max_tags}",
+                    ticket_id=t.id,
+                )
             change = t.add_cc if adding else t.remove_cc
             change(p, address=self._seal(key, address_, address=True), by=actor, role=role, at=when)
 
-        self._command(tid, at, decide)
+        self._command(tid, at, decide, who)
 
     def forget_requester(
         self, address: str, *, by: str = "system", at: _dt.datetime | None = None
@@ -758,17 +840,37 @@ class SupportDesk:
         self._at(at)
         found = self._keys.existing_key_for(address_)
         if found is None:
+            # nothing to erase; but finish a destruction an earlier call could not complete
+            # (its key row is gone, its bytes may still sit in the database files)
+            self._destroy_key(None)
             return 0
         key_id = found[0]
-        owned = [
-            event.originator_id
-            for event in self._scan(Ticket.Submitted)
-            if key_id_of(event.requester) == key_id
-        ]
-        for tid in owned:
-            self._command(tid, at, lambda t, p, when: t.erase(by=by_, at=when))
-        self._keys.destroy(key_id)
-        return len(owned)
+        erased: set[UUID] = set()
+
+        def erase_all() -> None:
+            for event in self._scan(Ticket.Submitted):
+                tid = event.originator_id
+                if key_id_of(event.requester) == key_id and tid not in erased:
+                    self._command(tid, at, lambda t, p, when: t.erase(by=by_, at=when))
+                    erased.add(tid)
+
+        erase_all()
+        self._destroy_key(key_id)
+        erase_all()  # a ticket another process submitted meanwhile under the same key
+        return len(erased)
+
+    def _destroy_key(self, key_id: UUID | None) -> None:
+        try:
+            if key_id is None:
+                self._keys.scrub()
+            else:
+                self._keys.destroy(key_id)
+        except PersistenceError as error:
+            raise SupportflowError(
+                "the key row is deleted, but the store could not yet wipe its bytes from the "
+                f"database files ({type(error).__name__}: {error}); run forget_requester "
+                "again when no other connection holds a long transaction"
+            ) from None
 
     def stranger_messages(self, ticket_id: UUID | None = None) -> list[StrangerMessageView]:
         """Messages that answered a ticket from an address neither its requester nor CC'd
@@ -973,6 +1075,16 @@ class SupportDesk:
         ordered = sorted(roles, key=lambda r: (r is not wanted, r.value))
         return next((r for r in ordered if policy.may(r, action)), ordered[0])
 
+    def _staff_vet(
+        self, name: str, action: Action, wanted: Role
+    ) -> Callable[[Ticket, SupportPolicy], None]:
+        """The permission check of a staff command, run before anything else is decided."""
+
+        def vet(ticket: Ticket, policy: SupportPolicy) -> None:
+            ticket.permit(policy, action, self._staff_role(name, action, policy, wanted), name)
+
+        return vet
+
     def _customer_role(self, ticket: Ticket, address: str) -> Role:
         """Whether `address` is the ticket's requester, on its CC list, or a stranger
         (compared in normalised form; an erased requester is nobody)."""
@@ -1008,6 +1120,16 @@ class SupportDesk:
         """Who sends a customer-side command: (stored address, role, ticket key). No `by`
         means the requester. A stranger is refused here (customer replies handle them)."""
         key = self._ticket_key(ticket)
+        if by is None and key is None:  # the requester was erased: nobody is the requester
+            refused = PermissionDenied(
+                ticket.id,
+                actor="the requester",
+                role=Role.STRANGER,
+                action=action,
+                allowed=self._policy_for(ticket).roles_for(action),
+            )
+            refused.add_note("the ticket's requester was erased: name the sender with by=")
+            raise refused
         if by is None:
             return ticket.requester, Role.REQUESTER, key
         role = self._customer_role(ticket, by)
@@ -1060,21 +1182,31 @@ class SupportDesk:
         return aggregate
 
     def _load_for_command(
-        self, ticket_id: UUID, when: _dt.datetime
+        self,
+        ticket_id: UUID,
+        when: _dt.datetime,
+        vet: Callable[[Ticket, SupportPolicy], object] | None = None,
+        *,
+        check_time: bool = True,
     ) -> tuple[Ticket, SupportPolicy]:
         """Load a ticket and apply its due timers, then refuse `when` if it is in its past.
 
         Timers due by the desk's now count as the ticket's past even if no worker has
         written them yet, so whether a back-dated command is accepted never depends on
         when the worker ran. The caught-up timer events are saved even if `when` is refused.
+        `vet` (the actor's permission) is checked before the time, so a refused actor learns
+        nothing about the ticket's history.
         """
         ticket = self._load(ticket_id)
         policy = self._policy_for(ticket)
         now = self._at(None)
         ticket.catch_up(policy, until=max(when, now), written_at=max(when, now))
         try:
-            ticket.check_time(when)
-        except InvalidCommand:
+            if vet is not None:
+                vet(ticket, policy)
+            if check_time:
+                ticket.check_time(when)
+        except SupportflowError:
             self._save(ticket)
             raise
         return ticket, policy
@@ -1084,13 +1216,14 @@ class SupportDesk:
         ticket_id: UUID,
         at: _dt.datetime | None,
         decide: Callable[[Ticket, SupportPolicy, _dt.datetime], object],
+        vet: Callable[[Ticket, SupportPolicy], object] | None = None,
     ) -> None:
         tid = self._ticket_id(ticket_id)
         self._at(at)
 
         def attempt() -> None:
             when = self._at(at)
-            ticket, policy = self._load_for_command(tid, when)
+            ticket, policy = self._load_for_command(tid, when, vet)
             try:
                 decide(ticket, policy, when)
             except SupportflowError:
@@ -1106,12 +1239,14 @@ class SupportDesk:
         closed: Ticket,
         policy: SupportPolicy,
         *,
-        sender: str,
+        address: str,
         body: str,
         mid: str | None,
         when: _dt.datetime,
-        role: Role = Role.REQUESTER,
     ) -> UUID:
+        """A reply from `address` (in plain; a requester or CC of `closed`) to a CLOSED
+        ticket: it lands on the latest open follow-up, if the sender may act there, or
+        starts a new follow-up ticket. Personal fields are sealed per target ticket."""
         to_save: list[Aggregate] = [closed]
         latest_id = closed.follow_ups[-1] if closed.follow_ups else None
         while latest_id is not None:
@@ -1125,14 +1260,21 @@ class SupportDesk:
             if latest.status is Status.CLOSED:
                 latest_id = latest.follow_ups[-1] if latest.follow_ups else None
                 continue
+            role = self._customer_role(latest, address)  # who they are *there*
+            if role is Role.STRANGER:
+                self._save(*to_save)
+                return self._stranger_message(
+                    latest, latest_policy, address, body, mid=mid, auto_submitted=False, when=when
+                )
+            key = self._ticket_key(latest)
             outcome = latest.customer_reply(
                 latest_policy,
-                by=sender,
-                body=body,
+                by=self._seal(key, address, address=True),
+                body=self._seal(key, body),
                 message_id=mid,
                 auto_submitted=False,
                 at=when,
-                role=role,  # the sender's role on the closed ticket they answered
+                role=role,
             )
             if outcome is not ReplyOutcome.FOLLOW_UP:
                 self._save(*to_save, self._new_receipt(mid, latest.id, when))
@@ -1141,13 +1283,24 @@ class SupportDesk:
         new_id = follow_up_id(closed.id, len(closed.follow_ups) + 1)
         current = self._policy  # a follow-up runs under the desk's current policy
         copied = current.follow_up_fields(closed.copyable_fields())
+        closed_key = self._ticket_key(closed)
+        if "requester" in copied:  # the same requester: the same key
+            key, requester = closed_key, copied["requester"]
+        else:  # the sender's own ticket: sealed under the sender's own key
+            key = self._keys.key_for_address(address)
+            requester = self._seal(key, address, address=True)
+        subject = (
+            self._seal(key, self._keys.reveal(copied["subject"]))
+            if "subject" in copied and key != closed_key
+            else copied.get("subject") or self._seal(key, f"Follow-up to ticket {closed.id}")
+        )
         follow_up = Ticket.submit(
             ticket_id=new_id,
             policy=current,
             at=when,
-            requester=copied.get("requester", sender),
-            subject=copied.get("subject", f"Follow-up to ticket {closed.id}"),
-            description=body,
+            requester=requester,
+            subject=subject,
+            description=self._seal(key, body),
             severity=copied.get("severity", Severity.MEDIUM),
             channel=copied.get("channel", "email"),
             product=copied.get("product", {}),
@@ -1158,7 +1311,12 @@ class SupportDesk:
             if "product" in current.follow_up_copies
             else None,
         )
-        closed.record_follow_up(follow_up_id=new_id, by=sender, message_id=mid, at=when)
+        closed.record_follow_up(
+            follow_up_id=new_id,
+            by=self._seal(closed_key, address, address=True),
+            message_id=mid,
+            at=when,
+        )
         self._save(*to_save, follow_up, self._new_receipt(mid, new_id, when))
         return new_id
 
@@ -1338,6 +1496,16 @@ class SupportDesk:
             if isinstance(fields.get(name), str):
                 fields[name] = self._keys.reveal(fields[name])
         return EscalationRequest(**fields)
+
+    def _seal_for(self, ticket_id: UUID, text: str) -> str:
+        """`text` sealed under the key of ticket `ticket_id` (error texts that may name the
+        requester: a mail server's refusal often does)."""
+        if not text:
+            return text
+        try:
+            return self._seal(self._ticket_key(self._load(ticket_id)), text)
+        except SupportflowError:
+            return ERASED
 
     def _contact(self, ticket_id: UUID) -> tuple[str, str]:
         """The stored (sealed) requester and subject of a ticket (they never change)."""

@@ -245,7 +245,10 @@ def _load(desk: SupportDesk, key: str) -> Delivery | None:
 
 
 def pending_notifications(desk: SupportDesk) -> list[Delivery]:
-    """Every outbox record not delivered and not failed for good (creating missing ones)."""
+    """Every outbox record not delivered and not failed for good (creating missing ones).
+
+    The records are as stored: `delivery.notification` holds the requester and subject
+    sealed; `desk.reveal(value)` opens them (``[erased]`` once the requester is forgotten)."""
     cursor = _cursor(desk)
     with cursor.lock:
         _enqueue(desk, cursor, desk.clock.now())
@@ -356,7 +359,8 @@ def deliver_notifications(
                 Delivery.Failed,
                 timestamp=when,
                 attempt=attempt,
-                error=str(error) or type(error).__name__,
+                error=desk._seal_for(delivery.notification.ticket_id, str(error))
+                or type(error).__name__,
                 permanent=True,
                 next_attempt_at=None,
             )
@@ -368,7 +372,9 @@ def deliver_notifications(
                 Delivery.Failed,
                 timestamp=when,
                 attempt=attempt,
-                error=f"{type(error).__name__}: {error}",
+                error=desk._seal_for(
+                    delivery.notification.ticket_id, f"{type(error).__name__}: {error}"
+                ),
                 permanent=give_up,
                 next_attempt_at=None
                 if give_up
