@@ -552,3 +552,13 @@ def test_cc_list_has_a_limit() -> None:
     desk.add_cc(tid, CC2)
     with pytest.raises(InvalidCommand, match="the limit is 2"):
         desk.add_cc(tid, "third@example.com")
+
+
+def test_display_name_form_compares_by_its_address() -> None:
+    """`Ann Smith <ANN@example.com>` is the requester; a name alone is its own identifier."""
+    desk, _ = _desk()
+    tid = _ticket(desk)
+    assert desk.customer_reply(tid, body="me", by="Ann Smith <ANN@example.com>") == tid
+    named = desk.submit(requester="Customer 42", subject="x")
+    assert desk.customer_reply(named, body="me", by="customer 42") == named
+    assert desk.customer_reply(named, body="me", by="Customer 43") != named

@@ -126,10 +126,13 @@ _INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 def normalize_address(address: str) -> str:
-    """The form two e-mail addresses are compared in: surrounding blanks removed, Unicode NFC,
-    lower case. Raises `ValueError` for an empty address, one with blanks, control or invisible
-    (format) characters inside, or with an ``@`` but nothing before or after it. (A requester is
-    normally an e-mail address; any other identifier without blanks is compared the same way.)
+    """The form two addresses are compared in: surrounding blanks removed, Unicode NFC, lower
+    case; of ``Ann Smith <ann@example.com>`` only the address in angle brackets counts.
+
+    Raises `ValueError` for an empty address, control or invisible (format) characters
+    anywhere, a blank inside an e-mail address, or an ``@`` with nothing before or after it.
+    (A requester is normally an e-mail address; another identifier, such as a customer
+    number or a name, is compared the same way, blanks included.)
 
     Nothing else is folded: ``ann+x@example.com`` (plus-addressing) and ``\u0430nn@example.com``
     (a Cyrillic ``a``, U+0430) are other addresses than ``ann@example.com``, because whoever
@@ -138,20 +141,24 @@ def normalize_address(address: str) -> str:
 
     >>> normalize_address("  Ann@Example.COM ")
     'ann@example.com'
+    >>> normalize_address("Ann Smith <Ann@Example.com>")
+    'ann@example.com'
     """
     if not isinstance(address, str):
         msg = f"an address must be text, got {type(address).__name__}"
         raise ValueError(msg)
     text = unicodedata.normalize("NFC", address.strip())
     for char in text:
-        if char.isspace() or unicodedata.category(char) in _INVISIBLE:
-            msg = f"address {address!r} contains a blank, control or invisible character"
+        if unicodedata.category(char) in _INVISIBLE or (char.isspace() and char != " "):
+            msg = f"address {address!r} contains a control or invisible character"
             raise ValueError(msg)
+    if text.endswith(">") and "<" in text:  # "Display Name <address>"
+        text = text[text.rindex("<") + 1 : -1].strip()
     if not text:
         msg = "an address must not be empty"
         raise ValueError(msg)
     local, at, domain = text.rpartition("@")
-    if at and (not local or not domain):
-        msg = f"{address!r} is not an e-mail address (expected local@domain)"
+    if at and (not local or not domain or " " in text):
+        msg = f"{address!r} is not an e-mail address (expected local@domain, no blanks)"
         raise ValueError(msg)
     return text.lower()
