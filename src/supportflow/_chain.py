@@ -74,8 +74,38 @@ def _datetime(value: _dt.datetime) -> dict[str, str]:
     return {"$datetime": f"{utc}Z"}
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+def _render_uuid(value: UUID) -> dict[str, str]:
+    return {"$uuid": str(value)}
+
+
+def _render_sequence(value: list[Any] | tuple[Any, ...]) -> list[Any]:
+    return [render(item) for item in value]
+
+
+_EXACT: dict[type, Any] = {
+    str: _same,
+    type(None): _same,
+    bool: _same,
+    int: _same,
+    float: _same,
+    _dt.datetime: _datetime,
+    UUID: _render_uuid,
+    list: _render_sequence,
+    tuple: _render_sequence,
+}
+"""The common exact types, rendered without walking the isinstance chain below (subclasses,
+such as enums, take the full path)."""
+
+
 def render(value: Any) -> Any:
     """`value` as plain JSON data (see the module docstring for the rules)."""
+    exact = _EXACT.get(type(value))
+    if exact is not None:
+        return exact(value)
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, enum.Enum):

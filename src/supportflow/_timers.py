@@ -20,7 +20,8 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import attrs
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
     ApplicationRecorder,
     EventStore,
@@ -120,6 +121,20 @@ class TicketSnapshots(EventStore[UUID]):
         return iter(usable)
 
 
+class _Collected(ProcessingEvent[UUID]):
+    """Collects the pending events of the objects a save is given."""
+
+    def collect_events(self, *objs: Any, **kwargs: Any) -> None:
+        rest = []
+        for obj in objs:
+            if isinstance(obj, Aggregate):  # a class check: fast
+                self.events.extend(obj.collect_events())
+                self.aggregates[obj.id] = obj
+            elif obj is not None:
+                rest.append(obj)
+        super().collect_events(*rest, **kwargs)
+
+
 class IndexedApplication(Application[UUID]):
     """eventsourcing's application whose saves also write the due-timer rows (and, with
     `snapshot_every`, the tickets' snapshots)."""
@@ -143,7 +158,13 @@ class IndexedApplication(Application[UUID]):
         if "due_timers" not in kwargs:
             kwargs["due_timers"] = timer_rows(objs)
         due = self._snapshots_due(objs)
-        recordings = super().save(*objs, **kwargs)
+        # eventsourcing's `Application.save`, with a collector that recognises aggregates by
+        # their class instead of a runtime Protocol check (about 15 us per object on 3.11)
+        processing_event = _Collected()
+        processing_event.collect_events(*objs, **kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
         for ticket in due:
             self._snapshot(ticket)
         return recordings
