@@ -562,3 +562,16 @@ def test_display_name_form_compares_by_its_address() -> None:
     named = desk.submit(requester="Customer 42", subject="x")
     assert desk.customer_reply(named, body="me", by="customer 42") == named
     assert desk.customer_reply(named, body="me", by="Customer 43") != named
+
+
+def test_refused_cc_at_submit_names_the_requester_not_a_token() -> None:
+    """A table in which requesters may not add CCs refuses `submit(cc=...)`, naming the
+    requester's address."""
+    rows = [p for p in DEFAULT_PERMISSIONS if p.action is not Action.ADD_CC]
+    rows.append(Permission(action=Action.ADD_CC, roles={Role.AGENT}))
+    desk, _ = _desk(SupportPolicy(update_targets=(), permissions=rows))
+    with pytest.raises(PermissionDenied) as refused:
+        desk.submit(requester=REQUESTER, subject="x", cc=[CC])
+    assert refused.value.actor == REQUESTER
+    assert "\x1e" not in str(refused.value)
+    assert list(desk.ticket_ids()) == []

@@ -12,19 +12,32 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from hypothesis.stateful import run_state_machine_as_test
 
 from supportflow import ManualClock, SupportDesk, SupportPolicy
-from supportflow.policy import Action, Status, Transition
+from supportflow.policy import (
+    Action,
+    Permission,
+    Role,
+    Status,
+    StrangerReplies,
+    Transition,
+    normalize_address,
+)
 from supportflow.testing import (
     Step,
     Submit,
+    addresses,
     aware_datetimes,
     dst_changes,
     histories,
     lifecycle_machine,
+    look_alikes,
+    permission_tables,
     play,
     policies,
+    same_address,
     transition_tables,
 )
 from supportflow.testing import model as m
@@ -123,6 +136,54 @@ def test_play_refuses_worker_flags_of_wrong_length() -> None:
         play([], clock, desk, run_worker=(True, False))
 
 
+@given(data=st.data(), address=addresses())
+def test_same_address_spellings_normalise_to_the_address(data: st.DataObject, address: str) -> None:
+    """Every other spelling of an address (case, decomposed letters) is the same address for
+    the desk's normalisation and for the model's."""
+    spelled = data.draw(same_address(address))
+    assert normalize_address(spelled) == normalize_address(address)
+    assert m.normal_address(spelled) == m.normal_address(address)
+
+
+@given(data=st.data(), address=addresses())
+def test_look_alikes_are_other_addresses(data: st.DataObject, address: str) -> None:
+    """A look-alike (plus-addressing, Cyrillic or full-width letters, a digit in the domain)
+    is a valid address that is not `address` after normalisation."""
+    other = data.draw(look_alikes(address))
+    assert normalize_address(other) != normalize_address(address)
+
+
+def test_look_alikes_include_full_width_and_cyrillic_letters() -> None:
+    """Among the look-alikes of ann@example.com are a full-width and a Cyrillic spelling."""
+    seen: set[str] = set()
+
+    @settings(max_examples=200, database=None, derandomize=True)
+    @given(look_alikes("ann@example.com"))
+    def collect(other: str) -> None:
+        seen.add(other)
+
+    collect()
+    assert any("\uff41" in other or "\uff4e" in other for other in seen), seen
+    assert any(any("\u0400" <= c <= "\u04ff" for c in other) for other in seen), seen
+
+
+@given(table=permission_tables())
+def test_permission_tables_keep_the_invariants(table: tuple[Permission, ...]) -> None:
+    """Generated tables are accepted by a policy, let only the system fire timers and grant
+    nothing to strangers."""
+    policy = SupportPolicy(permissions=table)
+    for timer in (Action.AUTO_SOLVE, Action.AUTO_CLOSE, Action.UPDATE_OVERDUE):
+        assert policy.roles_for(timer) == {Role.SYSTEM}
+    assert not any(policy.may(Role.STRANGER, action) for action in Action)
+
+
+@given(policy=policies())
+def test_policies_make_stranger_replies_either_way(policy: SupportPolicy) -> None:
+    """`policies()` keeps the default permission table and draws the stranger rule."""
+    assert policy.permissions == SupportPolicy().permissions
+    assert policy.stranger_replies in set(StrangerReplies)
+
+
 # -- the reference model --------------------------------------------------------------------
 
 
@@ -162,12 +223,66 @@ def test_model_reply_to_closed_lands_on_open_follow_up() -> None:
     assert model.agent(tid, "reply", later) is False
 
 
+def test_model_default_table_is_the_policy_default() -> None:
+    """The model's hand-copied default permission table equals the default policy's."""
+    assert m.Permissions.of(SupportPolicy()).table == m.DEFAULT_TABLE
+
+
+def test_model_roles_follow_requester_cc_and_erasure() -> None:
+    """The model knows the requester (any case), CC'd addresses and strangers (a full-width
+    look-alike); after the requester is forgotten both are strangers."""
+    model = m.Model()
+    tid = uuid4()
+    model.submit(tid, requester="ann@example.com", cc=["cy@example.com"])
+    assert model.role(tid, "ANN@example.com") == m.REQUESTER
+    assert model.role(tid, "cy@example.com") == m.CC
+    assert model.role(tid, "\uff41nn@example.com") == m.STRANGER
+    assert model.forget("Ann@Example.com") == [tid]
+    assert model.role(tid, "ann@example.com") == m.STRANGER
+    assert model.role(tid, "cy@example.com") == m.STRANGER
+
+
+def test_model_staff_roles_follow_the_roster() -> None:
+    """With a roster, a name acts only in its listed roles; without one, as it is named."""
+    rostered = m.Permissions.of(SupportPolicy(), {"bob": "agent", "carol": ["manager"]})
+    assert rostered.staff_role("Bob", m.AGENT, "solve") == m.AGENT
+    assert rostered.staff_role("carol", m.AGENT, "solve") is None
+    assert rostered.staff_role("mallory", m.AGENT, "assign") is None
+    assert m.Permissions.of(SupportPolicy()).staff_role("mallory", m.AGENT, "solve") == m.AGENT
+
+
+def test_model_stranger_reply_follows_the_policy() -> None:
+    """A stranger's reply is a new ticket by default, refused under `refuse`, and an
+    auto-submitted one is always refused."""
+    tid = uuid4()
+    default = m.Model()
+    default.submit(tid)
+    assert default.stranger_reply(tid, "eve@example.com", auto_submitted=False) == m.NEW_TICKET
+    assert default.stranger_reply(tid, "eve@example.com", auto_submitted=True) == m.REFUSED
+    refusing = m.Model(permissions=m.Permissions.of(SupportPolicy(stranger_replies="refuse")))
+    refusing.submit(tid)
+    assert refusing.stranger_reply(tid, "eve@example.com", auto_submitted=False) == m.REFUSED
+
+
 def test_model_rules_read_policy_numbers() -> None:
     """`Rules.of` takes a policy's zone and day counts."""
     policy = SupportPolicy(zone="Europe/Berlin", close_after_days=5, pending_solve_after_days=2)
     assert m.Rules.of(policy) == m.Rules(
         zone="Europe/Berlin", close_after_days=5, pending_solve_after_days=2
     )
+
+
+def test_machine_runs_random_permission_table_without_roster() -> None:
+    """A policy with another permission table, refusing strangers, on a desk without a staff
+    roster: every command is checked against the model's permission decision."""
+    kept = [
+        row for row in SupportPolicy().permissions if row.action is not Action.REQUEST_ESCALATION
+    ]
+    table = (*kept, Permission(action=Action.REQUEST_ESCALATION, roles={Role.REQUESTER}))
+    policy = SupportPolicy(permissions=table, stranger_replies="refuse")
+    machine = lifecycle_machine(policy, staff=None)
+    run_state_machine_as_test(machine, settings=settings(QUICK, max_examples=30))
+    assert machine.last_run[0].startswith("start at")
 
 
 # -- the machine's options ------------------------------------------------------------------

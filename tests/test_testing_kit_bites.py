@@ -9,6 +9,7 @@ they are deterministic and fast whatever the active profile.
 from __future__ import annotations
 
 import datetime as _dt
+import unicodedata
 from typing import Any
 from uuid import UUID
 
@@ -19,8 +20,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import run_state_machine_as_test
 
 from supportflow import Clock, SupportDesk, SupportPolicy
-from supportflow.policy import Action, DueTimer, ReplyOutcome, Status, Transition
+from supportflow.policy import Action, DueTimer, ReplyOutcome, Role, Status, Transition
 from supportflow.testing import LifecycleMachine, lifecycle_machine
+from supportflow.ticket import Ticket
 
 BITE = settings(
     max_examples=1000,
@@ -82,8 +84,8 @@ class NoDedupeDesk(SupportDesk):
     """Bug: message ids are not deduplicated; every delivery takes effect (a repeated submit
     collides with the ticket id derived from its message id: one attempt, no retries)."""
 
-    def __init__(self, store: str, *, clock: Clock, policy: SupportPolicy) -> None:
-        super().__init__(store, clock=clock, policy=policy, max_attempts=1)
+    def __init__(self, store: str, *, clock: Clock, policy: SupportPolicy, **options: Any) -> None:
+        super().__init__(store, clock=clock, policy=policy, max_attempts=1, **options)
 
     def _receipt(self, mid: str) -> UUID | None:
         return None
@@ -93,15 +95,40 @@ class NoDedupeDesk(SupportDesk):
         return None
 
 
+class CompatibilityFoldingDesk(SupportDesk):
+    """Bug: recognises the requester and CC'd addresses after NFKC and `casefold()` instead
+    of NFC and lower case, so a full-width look-alike of the requester (``\uff41nn@…``)
+    acts as the requester and its reply lands on the requester's ticket."""
+
+    def _customer_role(self, ticket: Ticket, address: str) -> Role:
+        def fold(text: str) -> str:
+            return unicodedata.normalize("NFKC", text).casefold()
+
+        if fold(self.reveal(ticket.requester)) == fold(address):
+            return Role.REQUESTER
+        if any(fold(self.reveal(cc)) == fold(address) for cc in ticket.cc):
+            return Role.CC
+        return Role.STRANGER
+
+
 # -- running the machine --------------------------------------------------------------------
 
 
-def bite_machine(policy: SupportPolicy | None = None, **options: Any) -> type[LifecycleMachine]:
+def bite_machine(
+    policy: SupportPolicy | None = None, *, check_people: bool = False, **options: Any
+) -> type[LifecycleMachine]:
     """`lifecycle_machine(policy, **options)` without the twin desk whose worker never runs
-    (none of these bugs is about the worker, and the twin doubles the cost of every run) and
+    (none of these bugs is about the worker, and the twin doubles the cost of every run),
     without the end-of-run audit, so that these tests show the machine's own checks bite
-    (`test_auditor_in_the_machine_finds_a_bug` shows the audit does too)."""
-    return lifecycle_machine(policy, check_worker_independence=False, audit=False, **options)
+    (`test_auditor_in_the_machine_finds_a_bug` shows the audit does too), and without the
+    rules about people unless a bug is about them (fewer rules: shorter searches)."""
+    return lifecycle_machine(
+        policy,
+        check_worker_independence=False,
+        audit=False,
+        check_people=check_people,
+        **options,
+    )
 
 
 def failure_of(machine: type[LifecycleMachine]) -> tuple[BaseException, list[str]]:
@@ -115,7 +142,9 @@ def failure_of(machine: type[LifecycleMachine]) -> tuple[BaseException, list[str
 def test_machine_passes_correct_desk_with_bite_settings() -> None:
     """The correct desk and default policy pass runs like the ones that find the seeded bugs
     (fewer of them: generation stops at the first failure, and this run never fails)."""
-    run_state_machine_as_test(bite_machine(), settings=settings(BITE, max_examples=100))
+    run_state_machine_as_test(
+        bite_machine(check_people=True), settings=settings(BITE, max_examples=100)
+    )
 
 
 def test_machine_finds_close_after_elapsed_hours() -> None:
@@ -162,11 +191,24 @@ def test_machine_finds_auto_reply_that_reopens() -> None:
     assert len(steps) <= SHORT, steps
 
 
+def test_machine_finds_full_width_look_alike_passing_as_requester() -> None:
+    """A desk that folds addresses with NFKC and casefold (so a full-width look-alike of the
+    requester is taken for the requester) is found: a stranger's reply changed the ticket,
+    or landed on it."""
+    error, steps = failure_of(
+        bite_machine(desk_factory=CompatibilityFoldingDesk, start_times=ANY_DAY, check_people=True)
+    )
+    assert isinstance(error, AssertionError)
+    assert "stranger" in str(error), error
+    assert "by=" in steps[-1], steps
+    assert len(steps) <= SHORT, steps
+
+
 def test_auditor_in_the_machine_finds_a_bug() -> None:
     """With its end-of-run audit, the machine also catches a policy whose close timer counts
     72 elapsed hours: the auditor checks each recorded close instant against the policy."""
     machine = lifecycle_machine(
-        ElapsedHoursPolicy(), check_worker_independence=False, check_model=False
+        ElapsedHoursPolicy(), check_worker_independence=False, check_model=False, check_people=False
     )  # the default start times lie near DST changes, where 72 h and 3 days differ
     error, steps = failure_of(machine)
     assert "the auditor found" in str(error) or "was due at" in str(error)

@@ -353,6 +353,8 @@ class SupportDesk:
                 tags=tags_,
                 message_id=mid,
             )
+            if cc_:  # the requester puts them on the CC list (the error names no token)
+                ticket.permit(self._policy, Action.ADD_CC, Role.REQUESTER, requester_)
             for address in cc_:
                 ticket.add_cc(
                     self._policy,

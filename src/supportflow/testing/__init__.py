@@ -1,7 +1,8 @@
 """A property-based test kit for supportflow lifecycles (needs ``supportflow[testing]``).
 
 - strategies: `severities()`, `aware_datetimes(zones=...)`, `policies(...)`,
-  `transition_tables()`, `commands(...)`, `steps(...)`, `histories(policy=...)`;
+  `transition_tables()`, `permission_tables()`, `roles()`, `addresses()`,
+  `same_address(a)`, `look_alikes(a)`, `commands(...)`, `steps(...)`, `histories(policy=...)`;
 - histories: `play(history, clock, *desks)` runs one on desks in lockstep; `facts()`;
 - `LifecycleMachine` / `lifecycle_machine(policy=..., desk_factory=...)`: a hypothesis
   state machine over a whole desk, checked at every step against
@@ -31,20 +32,26 @@ from .history import (
     perform,
     play,
 )
-from .machine import DeskFactory, ExtraInvariant, LifecycleMachine, lifecycle_machine
+from .machine import DEFAULT_STAFF, DeskFactory, ExtraInvariant, LifecycleMachine, lifecycle_machine
 from .strategies import (
     ZONES,
+    addresses,
     aware_datetimes,
     commands,
     dst_changes,
     histories,
+    look_alikes,
+    permission_tables,
     policies,
+    roles,
+    same_address,
     severities,
     steps,
     transition_tables,
 )
 
 __all__ = [
+    "DEFAULT_STAFF",
     "ZONES",
     "Agent",
     "Command",
@@ -57,16 +64,21 @@ __all__ = [
     "Submit",
     "Wait",
     "WaitForDue",
+    "addresses",
     "aware_datetimes",
     "commands",
     "dst_changes",
     "facts",
     "histories",
     "lifecycle_machine",
+    "look_alikes",
     "model",
     "perform",
+    "permission_tables",
     "play",
     "policies",
+    "roles",
+    "same_address",
     "severities",
     "steps",
     "transition_tables",

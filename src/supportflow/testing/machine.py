@@ -9,11 +9,12 @@ Build one for your policy and desk with `lifecycle_machine(...)` (or subclass
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as _dt
 import functools
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 from uuid import UUID
@@ -33,13 +34,19 @@ from hypothesis.stateful import (
 
 from ..clock import Clock, ManualClock
 from ..desk import SupportDesk
-from ..errors import InvalidCommand, TransitionRejected
+from ..errors import InvalidCommand, PermissionDenied, TransitionRejected
 from ..policy import DEFAULT_TRANSITIONS, Severity, Status, SupportPolicy
 from ..views import TicketView
 from . import model as m
-from .strategies import aware_datetimes, severities
+from .strategies import aware_datetimes, look_alikes, same_address, severities
 
-__all__ = ["DeskFactory", "ExtraInvariant", "LifecycleMachine", "lifecycle_machine"]
+__all__ = [
+    "DEFAULT_STAFF",
+    "DeskFactory",
+    "ExtraInvariant",
+    "LifecycleMachine",
+    "lifecycle_machine",
+]
 
 UTC = _dt.UTC
 SECOND = _dt.timedelta(seconds=1)
@@ -47,9 +54,25 @@ T = TypeVar("T")
 
 
 class DeskFactory(Protocol):
-    """Makes a desk on `store` (a URL) with `clock` and `policy`; `SupportDesk` itself is one."""
+    """Makes a desk on `store` (a URL) with `clock`, `policy` and the `staff` roster;
+    `SupportDesk` itself is one. (`staff` is passed only when the machine has a roster.)"""
 
-    def __call__(self, store: str, *, clock: Clock, policy: SupportPolicy) -> SupportDesk: ...
+    def __call__(
+        self,
+        store: str,
+        *,
+        clock: Clock,
+        policy: SupportPolicy,
+        staff: Mapping[str, Any] | None = ...,
+    ) -> SupportDesk: ...
+
+
+DEFAULT_STAFF: Mapping[str, tuple[str, ...]] = {
+    "bob": ("agent",),
+    "carol": ("manager",),
+    "dana": ("agent", "manager"),
+}
+"""The machine's default staff roster: an agent, a manager, and someone who is both."""
 
 
 ExtraInvariant = Callable[[SupportDesk, Sequence[UUID]], None]
@@ -61,6 +84,35 @@ _PLACEHOLDER_START = _dt.datetime(2026, 1, 1, tzinfo=UTC)
 _MESSAGE_CHOICES = st.sampled_from(["none", "fresh", "duplicate"])
 _VOLATILE: dict[str, Any] = {"version": 0, "unwritten_timer_events": 0}
 """View fields that say how much of a ticket is written yet, which depends on the worker."""
+ERASED = "[erased]"
+"""What a personal field reads once its requester is forgotten (docs/security.md)."""
+_REQUESTERS = ("ann@example.com", "bo@example.org", "jos\u00e9@example.com")
+"""Who submits tickets (bo is also on others' CC lists; jos\u00e9 has a composed letter)."""
+_CCS = ("cy@example.com", "dee@example.net", "bo@example.org")
+"""Who gets CC'd."""
+_OUTSIDERS = ("eve@example.com", "mallory@example.net")
+"""Addresses that are nobody's, unless they write as strangers (then they get a ticket)."""
+_NON_STAFF = ("mallory", "ann@example.com")
+"""Names that are on no roster."""
+_STAFF_COMMANDS: dict[str, tuple[str, str]] = {
+    "assign": ("assign", "agent"),
+    "reply": ("reply", "agent"),
+    "request_info": ("request_info", "agent"),
+    "solve": ("solve", "agent"),
+    "change_severity": ("change_severity", "agent"),
+    "link_bug": ("link_bug", "agent"),
+    "review_escalation": ("review_escalation", "manager"),
+    "add_cc": ("add_cc", "agent"),
+    "remove_cc": ("remove_cc", "agent"),
+}
+"""Staff commands: name -> (the permission table's action, the role the command names)."""
+_CUSTOMER_COMMANDS = (
+    "customer_reply",
+    "request_escalation",
+    "answer_survey",
+    "add_cc",
+    "remove_cc",
+)
 
 
 def _automatic(desk: SupportDesk, tid: UUID) -> list[tuple[str, _dt.datetime]]:
@@ -90,13 +142,25 @@ class LifecycleMachine(RuleBasedStateMachine):
       written yet by design, so only the auditor's `timer-overdue` rule is left out);
     - `extra_invariants`: further checks of your own, run after every step;
     - `start_times`: a strategy of aware datetimes for the first instant (default: instants
-      near the policy zone's DST changes, or anywhere in 2026-2027).
+      near the policy zone's DST changes, or anywhere in 2026-2027);
+    - `staff`: the desk's staff roster, passed to the desk factory as `staff=` (default
+      `DEFAULT_STAFF`; None: no roster, the desk trusts `agent=` and `manager=`);
+    - `check_people`: run the rules about people (replies by address, strangers and
+      look-alikes, refused actors, CC changes, erasure; default True). Every command is
+      checked against the permission table either way.
 
     Rules: submit, assign, reply, request_info, solve, change_severity, customer_reply
     (auto-submitted or not, with no, a fresh or a repeated message id), request and review an
     escalation, link a bug, answer the survey, time passes (a little, a lot, to a timer's due
-    instant -1 s / 0 / +1 s), run the timer worker, restart the desk from its store.
-    Invariants: the desk agrees with the model; the live ticket equals the one rebuilt from
+    instant -1 s / 0 / +1 s), run the timer worker, restart the desk from its store; and
+    the people: tickets submitted by several requesters with CC lists, a requester or CC'd
+    address replies (spelled in another case or decomposed), a stranger or a look-alike of
+    the requester replies (never lands; a new ticket or `PermissionDenied` per policy), a
+    command by a role the permission table refuses (`PermissionDenied`, nothing recorded;
+    with a roster, staff commands by non-staff too), add and remove a CC, erase a requester.
+    Every command is first checked against the model's permission decision.
+    Invariants: the desk agrees with the model (statuses, timers, follow-ups, requesters,
+    CC lists, erasures); the live ticket equals the one rebuilt from
     its events as of now (and after a restart); CLOSED is final;
     every message id takes effect exactly once; every timer event (auto-solve, auto-close and
     update-SLA breach) is stamped with its due instant; the worker does not change any outcome;
@@ -111,6 +175,8 @@ class LifecycleMachine(RuleBasedStateMachine):
     extra_invariants: ClassVar[Sequence[ExtraInvariant]] = ()
     audit: ClassVar[bool] = True
     start_times: ClassVar[st.SearchStrategy[_dt.datetime] | None] = None
+    staff: ClassVar[Mapping[str, Any] | None] = DEFAULT_STAFF
+    check_people: ClassVar[bool] = True
 
     last_run: ClassVar[list[str]] = []
     """The rules of the latest run, in order (after a failure: the shrunk failing run)."""
@@ -125,7 +191,13 @@ class LifecycleMachine(RuleBasedStateMachine):
         model_on = cls.check_model
         if model_on is None:
             model_on = cls.policy.transitions == DEFAULT_TRANSITIONS
-        self.model: m.Model | None = m.Model(m.Rules.of(cls.policy)) if model_on else None
+        people = m.Model(
+            m.Rules.of(cls.policy), permissions=m.Permissions.of(cls.policy, cls.staff)
+        )
+        self.people = people
+        """The model of who may act; always on (the permission table is the policy's data)."""
+        self.model: m.Model | None = people if model_on else None
+        """The same model, when it also judges the lifecycle (the default transition table)."""
         self.clock = ManualClock(_PLACEHOLDER_START)
         self.directory: str | None = None
         url = "memory://"
@@ -146,7 +218,10 @@ class LifecycleMachine(RuleBasedStateMachine):
         cls.last_run = self.run
 
     def _open(self, url: str) -> SupportDesk:
-        return type(self).desk_factory(url, clock=self.clock, policy=type(self).policy)
+        cls = type(self)
+        if cls.staff is None:
+            return cls.desk_factory(url, clock=self.clock, policy=cls.policy)
+        return cls.desk_factory(url, clock=self.clock, policy=cls.policy, staff=cls.staff)
 
     def teardown(self) -> None:
         try:
@@ -223,6 +298,8 @@ class LifecycleMachine(RuleBasedStateMachine):
         channel=st.sampled_from(["web", "email", "phone"]),
         tags=st.sampled_from([(), ("restore",), ("restore", "vip")]),
         choice=_MESSAGE_CHOICES,
+        requester=st.sampled_from(_REQUESTERS),
+        cc=st.lists(st.sampled_from(_CCS), max_size=2, unique=True),
         data=st.data(),
     )
     def submit(
@@ -231,51 +308,164 @@ class LifecycleMachine(RuleBasedStateMachine):
         channel: str,
         tags: tuple[str, ...],
         choice: str,
+        requester: str,
+        cc: list[str],
         data: st.DataObject,
     ) -> UUID | MultipleResults[UUID]:
         mid = self._message_id(choice, data)
-        self.run.append(f"submit(message_id={mid})")
-        tid = self._both(
-            None,
-            lambda desk, _: desk.submit(
-                requester="ann@example.com",
-                subject="help",
-                severity=severity,
-                channel=channel,
-                tags=tags,
-                message_id=mid,
-            ),
-        )
+        self.run.append(f"submit(message_id={mid}, requester={requester!r}, cc={cc})")
+
+        def act(desk: SupportDesk, _: UUID | None) -> UUID | str:
+            try:
+                return desk.submit(
+                    requester=requester,
+                    subject="help",
+                    severity=severity,
+                    channel=channel,
+                    tags=tags,
+                    message_id=mid,
+                    cc=cc,
+                )
+            except InvalidCommand:
+                return "refused"
+            except PermissionDenied as refusal:
+                return f"denied {_name(refusal.action)}"
+
+        tid = self._both(None, act)
         if mid is not None and mid in self.receipts:
-            assert tid == self.receipts[mid], f"message {mid} took effect again"
+            landed = self.receipts[mid]
+            if self.people.redelivered_to(landed, requester):
+                assert tid == landed, f"message {mid} took effect again"
+            else:
+                assert tid == "refused", f"{requester} reused message id {mid} and got {tid}"
             return multiple()
+        if cc and not self.people.permissions.allows(m.REQUESTER, "add_cc"):
+            assert tid == "denied add_cc", (
+                f"a submit with a CC list gave {tid}; the table does not let the requester add CCs"
+            )
+            return multiple()
+        assert isinstance(tid, UUID), f"a submit was refused: {tid}"
         assert tid not in self.known, f"submit returned the existing ticket {tid}"
         if mid is not None:
             self.receipts[mid] = tid
-        if self.model is not None:
-            self.model.submit(tid)
+        self.people.submit(tid, requester=requester, cc=cc)
         return self._add(tid)
 
-    def _agent(self, tid: UUID, command: str, severity: Severity = Severity.HIGH) -> None:
+    # -- helpers: who acts ------------------------------------------------------------------
+
+    def _fixed(self, tid: UUID) -> tuple[TicketView, int]:
+        """What must not change when a command is refused: the ticket's view and how many
+        events it has counting timers not written yet (the worker may write those)."""
+        view = self.desk.get(tid)
+        return attrs.evolve(view, **_VOLATILE), view.version + view.unwritten_timer_events
+
+    def _denied(
+        self,
+        tid: UUID,
+        action: str,
+        act: Callable[[SupportDesk, UUID], object],
+        where: UUID | None = None,
+    ) -> PermissionDenied:
+        """Run `act` on ticket `tid`, which the model's permission table refuses (on ticket
+        `where`, default `tid`): it must raise `PermissionDenied` naming `action` and the
+        roles the table allows, and record nothing (checked before the status: no other
+        refusal may come first)."""
+        where = tid if where is None else where
+        before = self._fixed(where)
+        number = self.known.index(where)
+
+        def attempt(desk: SupportDesk, t: UUID | None) -> object:
+            assert t is not None
+            return act(desk, t)
+
+        refusal: PermissionDenied | None = None
+        try:
+            self._both(tid, attempt)
+        except PermissionDenied as denied:
+            refusal = denied
+        except (TransitionRejected, InvalidCommand) as other:
+            raise AssertionError(
+                f"{action} on ticket #{number} refused with {other!r}; the permission table "
+                "refuses the actor, and permissions are checked first"
+            ) from None
+        if refusal is None:
+            raise AssertionError(
+                f"{action} on ticket #{number} was accepted; the permission table refuses the actor"
+            )
+        allowed = self.people.permissions.table.get(action, frozenset())
+        assert refusal.ticket_id == where, refusal
+        assert _name(refusal.action) == action, f"refused {refusal.action}, not {action}"
+        assert {_name(role) for role in refusal.allowed} == set(allowed), (
+            f"the refusal allows {refusal.allowed}, the table {sorted(allowed)}"
+        )
+        assert self._fixed(where) == before, f"a refused {action} changed ticket #{number}"
+        return refusal
+
+    @staticmethod
+    def _staff_act(
+        command: str, name: str, severity: Severity = Severity.HIGH
+    ) -> Callable[[SupportDesk, UUID], None]:
+        """Staff command `command` on a ticket, by staff member `name`."""
+
+        def act(desk: SupportDesk, t: UUID) -> None:
+            if command == "assign":
+                desk.assign(t, agent=name)
+            elif command == "change_severity":
+                desk.change_severity(t, severity, by=name, reason="impact")
+            elif command == "solve":
+                desk.solve(t, agent=name, solution="fixed")
+            elif command == "request_info":
+                desk.request_info(t, agent=name, body="Which version?")
+            elif command == "reply":
+                desk.reply(t, agent=name, body="Looking into it")
+            elif command == "link_bug":
+                desk.link_bug(t, reference="BUG-9", by=name)
+            elif command == "review_escalation":
+                desk.review_escalation(t, manager=name, accept=False)
+            elif command == "add_cc":
+                desk.add_cc(t, "new@example.com", agent=name)
+            else:
+                desk.remove_cc(t, _CCS[0], agent=name)
+
+        return act
+
+    @staticmethod
+    def _customer_act(command: str, address: str) -> Callable[[SupportDesk, UUID], None]:
+        """Customer command `command` on a ticket, by `address`."""
+
+        def act(desk: SupportDesk, t: UUID) -> None:
+            if command == "customer_reply":
+                desk.customer_reply(t, body="more", by=address)
+            elif command == "request_escalation":
+                desk.request_escalation(t, reason="urgent", by=address)
+            elif command == "answer_survey":
+                desk.record_survey(t, rating=3, by=address)
+            elif command == "add_cc":
+                desk.add_cc(t, "new@example.com", by=address)
+            else:
+                desk.remove_cc(t, _CCS[0], by=address)
+
+        return act
+
+    # -- rules: commands --------------------------------------------------------------------
+
+    def _agent(
+        self, tid: UUID, command: str, severity: Severity = Severity.HIGH, actor: str = "bob"
+    ) -> None:
         self.run.append(f"{command}(ticket #{self.known.index(tid)})")
+        act = self._staff_act(command, actor, severity)
+        if not self.people.staff_may(actor, m.AGENT, command):
+            self._denied(tid, command, act)
+            return
         expected = None if self.model is None else self.model.agent(tid, command, self.now)
 
-        def act(desk: SupportDesk, t: UUID | None) -> None:
+        def attempt(desk: SupportDesk, t: UUID | None) -> None:
             assert t is not None
-            if command == "assign":
-                desk.assign(t, agent="bob")
-            elif command == "change_severity":
-                desk.change_severity(t, severity, by="bob", reason="impact")
-            elif command == "solve":
-                desk.solve(t, agent="bob", solution="fixed")
-            elif command == "request_info":
-                desk.request_info(t, agent="bob", body="Which version?")
-            else:
-                desk.reply(t, agent="bob", body="Looking into it")
+            act(desk, t)
 
         refusal: TransitionRejected | None = None
         try:
-            self._both(tid, act)
+            self._both(tid, attempt)
         except TransitionRejected as error:
             refusal = error
         if refusal is None:
@@ -328,27 +518,102 @@ class LifecycleMachine(RuleBasedStateMachine):
         tid = data.draw(st.sampled_from(closed), label="closed ticket")
         return self._customer_reply(tid, auto_submitted, choice, data)
 
-    def _customer_reply(
+    @precondition(lambda self: type(self).check_people)
+    @rule(
+        target=tickets,
+        tid=tickets,
+        auto_submitted=st.booleans(),
+        choice=_MESSAGE_CHOICES,
+        data=st.data(),
+    )
+    def customer_replies_from_their_address(
         self, tid: UUID, auto_submitted: bool, choice: str, data: st.DataObject
     ) -> UUID | MultipleResults[UUID]:
+        """The requester or a CC'd address replies, naming itself (`by=`) in another spelling
+        of the same address (other case, decomposed letters). After an erasure that address
+        is nobody: its reply is a stranger's."""
+        ticket = self.people.tickets[tid]
+        address = data.draw(st.sampled_from([ticket.requester, *ticket.cc]), label="customer")
+        by = data.draw(same_address(address), label="spelled")
+        return self._customer_reply(tid, auto_submitted, choice, data, by=by)
+
+    @precondition(lambda self: type(self).check_people)
+    @rule(
+        target=tickets,
+        tid=tickets,
+        auto_submitted=st.booleans(),
+        choice=_MESSAGE_CHOICES,
+        data=st.data(),
+    )
+    def someone_else_replies(
+        self, tid: UUID, auto_submitted: bool, choice: str, data: st.DataObject
+    ) -> UUID | MultipleResults[UUID]:
+        """A look-alike of the ticket's requester or of a CC'd address (plus-addressing,
+        Cyrillic or full-width letters, a digit in the domain), another requester, or an
+        outsider replies: a stranger to this ticket, unless the model knows them on it."""
+        ticket = self.people.tickets[tid]
+        base = data.draw(st.sampled_from([ticket.requester, *ticket.cc]), label="looks like")
+        sender = data.draw(
+            st.one_of(look_alikes(base), st.sampled_from(_REQUESTERS + _OUTSIDERS)),
+            label="sender",
+        )
+        return self._customer_reply(tid, auto_submitted, choice, data, by=sender)
+
+    def _customer_reply(
+        self,
+        tid: UUID,
+        auto_submitted: bool,
+        choice: str,
+        data: st.DataObject,
+        by: str | None = None,
+    ) -> UUID | MultipleResults[UUID]:
         mid = self._message_id(choice, data)
+        sender = "" if by is None else f", by={by!r}"
         self.run.append(
             f"customer_reply(ticket #{self.known.index(tid)}, auto_submitted={auto_submitted}, "
-            f"message_id={mid})"
+            f"message_id={mid}{sender})"
         )
-        was_closed = self.desk.get(tid).status is Status.CLOSED
-        landed = self._both(
-            tid,
-            lambda desk, t: desk.customer_reply(
+
+        def act(desk: SupportDesk, t: UUID | None) -> UUID:
+            return desk.customer_reply(
                 t,  # type: ignore[arg-type]
                 body="more",
                 message_id=mid,
                 auto_submitted=auto_submitted,
-            ),
-        )
-        if mid is not None and mid in self.receipts:
-            assert landed == self.receipts[mid], f"message {mid} took effect again"
+                by=by,
+            )
+
+        people = self.people
+        if mid is not None and mid in self.receipts:  # a redelivery: checked before anything
+            landed_before = self.receipts[mid]
+            if people.redelivered_to(landed_before, by, tid):
+                assert self._both(tid, act) == landed_before, f"message {mid} took effect again"
+            else:  # another sender reusing the message id
+                with contextlib.suppress(PermissionDenied):
+                    self._both(tid, act)
+                    raise AssertionError(f"{by} reused message id {mid} and was not refused")
             return multiple()
+        action = "auto_reply" if auto_submitted else "customer_reply"
+        role = people.role(tid, by)
+        if by is None and role == m.STRANGER:  # the requester was erased: nobody is
+            self._denied(tid, action, act)
+            return multiple()
+        address = by if by is not None else people.tickets[tid].requester
+        if role == m.STRANGER:
+            return self._stranger_reply(tid, tid, address, auto_submitted, mid, act)
+        if not people.permissions.allows(role, action):
+            self._denied(tid, action, act)
+            return multiple()
+        was_closed = self.desk.get(tid).status is Status.CLOSED
+        if was_closed and not auto_submitted:  # it goes to the open follow-up, if any
+            follow_up = people.open_follow_up(tid, self._is_closed)
+            there = None if follow_up is None else people.role(follow_up, address)
+            if follow_up is not None and there == m.STRANGER:
+                return self._stranger_reply(tid, follow_up, address, auto_submitted, mid, act)
+            if follow_up is not None and not people.permissions.allows(str(there), action):
+                self._denied(tid, action, act, where=follow_up)
+                return multiple()
+        landed = self._both(tid, act)
         if mid is not None:
             self.receipts[mid] = landed
         if auto_submitted or not was_closed:
@@ -369,9 +634,67 @@ class LifecycleMachine(RuleBasedStateMachine):
         assert expected in (None, m.NEW_FOLLOW_UP), f"new ticket {landed}, model: {expected}"
         assert was_closed, "a reply to a ticket that is not CLOSED created a ticket"
         assert not auto_submitted, "an auto-submitted message created a ticket"
-        if self.model is not None:
-            self.model.follow_up_created(tid, landed)
+        self.people.follow_up_created(tid, landed, sender=by)
         self._check_copies(tid, landed)
+        return self._add(landed)
+
+    def _is_closed(self, tid: UUID) -> bool:
+        return self.desk.get(tid).status is Status.CLOSED
+
+    def _stranger_reply(
+        self,
+        answered: UUID,
+        tid: UUID,
+        sender: str,
+        auto_submitted: bool,
+        mid: str | None,
+        act: Callable[[SupportDesk, UUID | None], UUID],
+    ) -> UUID | MultipleResults[UUID]:
+        """A reply from `sender` to ticket `answered` that would land on ticket `tid` (the
+        same, or the open follow-up of a closed one), to which `sender` is a stranger: it
+        never lands there; it becomes a ticket of the sender's own or is refused, as the
+        policy says; it is recorded."""
+        number = self.known.index(tid)
+        before = self._fixed(tid), self._fixed(answered)
+        records = len(self.desk.stranger_messages(tid))
+        expected = self.people.stranger_reply(tid, sender, auto_submitted=auto_submitted)
+        landed: UUID | None = None
+        refusal: PermissionDenied | None = None
+        try:
+            landed = self._both(answered, act)
+        except PermissionDenied as denied:
+            refusal = denied
+        if refusal is not None:
+            assert expected == m.REFUSED, (
+                f"a stranger's reply to ticket #{number} was refused; the policy makes it a ticket"
+            )
+            assert _name(refusal.role) == m.STRANGER, refusal
+        assert (self._fixed(tid), self._fixed(answered)) == before, (
+            f"a reply from {sender!r}, a stranger to ticket #{number}, changed it"
+        )
+        recorded = self.desk.stranger_messages(tid)
+        assert len(recorded) == records + 1, "a stranger's message was not recorded"
+        record = recorded[-1]
+        assert m.normal_address(record.sender) == m.normal_address(sender), record
+        outcome = "dropped" if auto_submitted else "refused" if expected == m.REFUSED else None
+        assert record.outcome == (outcome or "new_ticket"), record
+        if landed is None:
+            return multiple()
+        assert expected == m.NEW_TICKET, (
+            f"a stranger's {'auto-submitted ' if auto_submitted else ''}reply to ticket "
+            f"#{number} was accepted (landed on {landed}); it must be refused"
+        )
+        assert landed not in self.known, (
+            f"a reply from {sender!r}, a stranger to ticket #{number}, landed on a ticket"
+        )
+        assert record.new_ticket_id == landed, record
+        view = self.desk.get(landed)
+        assert m.normal_address(view.requester) == m.normal_address(sender), view.requester
+        copied = (view.status, view.follow_up_of, view.tags, view.cc, view.product)
+        assert copied == (Status.NEW, None, (), (), ()), f"a stranger's ticket: {view}"
+        if mid is not None:
+            self.receipts[mid] = landed
+        self.people.stranger_ticket_created(landed, sender)
         return self._add(landed)
 
     def _check_copies(self, closed_id: UUID, follow_up_id: UUID) -> None:
@@ -381,12 +704,125 @@ class LifecycleMachine(RuleBasedStateMachine):
         for field in sorted(type(self).policy.follow_up_copies):
             assert getattr(follow_up, field) == getattr(closed, field), f"{field} not copied"
 
-    # -- rules: time ------------------------------------------------------------------------
+    @precondition(lambda self: type(self).check_people)
+    @rule(tid=tickets, data=st.data())
+    def someone_not_allowed_acts(self, tid: UUID, data: st.DataObject) -> None:
+        """A command by an actor whose role the permission table does not allow: a customer
+        or a name on no roster as staff, staff in the wrong role, a CC or a stranger managing
+        the CC list, a stranger asking for escalation or answering the survey. It must raise
+        `PermissionDenied` and record nothing."""
+        people = self.people
+        ticket = people.tickets[tid]
+        candidates: dict[str, tuple[str, Callable[[SupportDesk, UUID], None]]] = {}
+        names = sorted({*_NON_STAFF, *(people.permissions.staff or ("bob", "carol"))})
+        for command, (action, wanted) in _STAFF_COMMANDS.items():
+            for name in names:
+                if not people.staff_may(name, wanted, action):
+                    candidates[f"{command} by {name}"] = (action, self._staff_act(command, name))
+        for address in (ticket.requester, *ticket.cc, _OUTSIDERS[0]):
+            role = people.role(tid, address)
+            for command in _CUSTOMER_COMMANDS:
+                if command == "customer_reply" and role == m.STRANGER:
+                    continue  # a stranger's reply has a rule of its own
+                if not people.permissions.allows(role, command):
+                    act = self._customer_act(command, address)
+                    candidates[f"{command} by {address} ({role})"] = (command, act)
+        if not candidates:
+            self.run.append(f"nobody is refused on ticket #{self.known.index(tid)}")
+            return
+        label = data.draw(st.sampled_from(sorted(candidates)), label="refused")
+        self.run.append(f"refused: {label} (ticket #{self.known.index(tid)})")
+        action, act = candidates[label]
+        self._denied(tid, action, act)
 
-    def _bookkeeping(self, tid: UUID, name: str, act: Callable[[SupportDesk, UUID], None]) -> str:
+    @precondition(lambda self: type(self).check_people)
+    @rule(tid=tickets, data=st.data())
+    def add_cc(self, tid: UUID, data: st.DataObject) -> None:
+        self._change_cc(tid, data, adding=True)
+
+    @precondition(lambda self: type(self).check_people)
+    @rule(tid=tickets, data=st.data())
+    def remove_cc(self, tid: UUID, data: st.DataObject) -> None:
+        self._change_cc(tid, data, adding=False)
+
+    def _change_cc(self, tid: UUID, data: st.DataObject, *, adding: bool) -> None:
+        """The requester (by default or by address) or an agent adds or removes a CC."""
+        people, ticket = self.people, self.people.tickets[tid]
+        action = "add_cc" if adding else "remove_cc"
+        number = self.known.index(tid)
+        if not people.sealed(tid):  # an erased ticket keeps no address it is given
+            self.run.append(f"{action}(ticket #{number}): erased, not tried")
+            return
+        pool = (*_CCS, *_REQUESTERS) if adding else (*ticket.cc, *_CCS)
+        address = data.draw(st.sampled_from(pool).flatmap(same_address), label="address")
+        actor = data.draw(st.sampled_from(["requester", "requester by address", "agent"]))
+        by: str | None = None
+        agent: str | None = None
+        if actor == "agent":
+            agent = "bob"
+            allowed = people.staff_may(agent, m.AGENT, action)
+        else:
+            if actor != "requester":
+                by = data.draw(same_address(ticket.requester), label="by")
+            allowed = people.customer_may(tid, by, action)
+        self.run.append(f"{action}(ticket #{number}, {address!r}, by={by!r}, agent={agent!r})")
+
+        def act(desk: SupportDesk, t: UUID) -> None:
+            change = desk.add_cc if adding else desk.remove_cc
+            change(t, address, by=by, agent=agent)
+
+        if not allowed:
+            self._denied(tid, action, act)
+            return
+        self._both(tid, lambda desk, t: act(desk, t))  # type: ignore[arg-type]
+        (people.add_cc if adding else people.remove_cc)(tid, address)
+        listed = [m.normal_address(a) for a in self.desk.get(tid).cc]
+        assert listed == ticket.cc, f"ticket #{number} CC list {listed}, the model says {ticket.cc}"
+
+    @precondition(lambda self: type(self).check_people)
+    @rule(data=st.data())
+    def erase_a_requester(self, data: st.DataObject) -> None:
+        """Forget a requester (any spelling of their address): every ticket sealed under their
+        key records `Erased` and reads `[erased]` in its personal fields, statuses unchanged;
+        every other ticket is unchanged; from now on that address is nobody."""
+        pool = sorted({*_REQUESTERS, *self.people.keys})
+        address = data.draw(st.sampled_from(pool).flatmap(same_address), label="forget")
+        self.run.append(f"forget_requester({address!r})")
+        before = {tid: self.desk.get(tid) for tid in self.known}
+        erased = self.people.forget(address)
+        count = self._both(None, lambda desk, _: desk.forget_requester(address, by="dpo"))
+        assert count == len(erased), f"{count} tickets erased, the model says {len(erased)}"
+        for tid, old in before.items():
+            view = self.desk.get(tid)
+            if tid not in erased:
+                assert attrs.evolve(view, **_VOLATILE) == attrs.evolve(old, **_VOLATILE), (
+                    f"forgetting {address!r} changed ticket #{self.known.index(tid)}"
+                )
+                continue
+            assert (view.status, view.severity) == (old.status, old.severity), view
+            personal = (view.requester, view.subject, view.description)
+            assert personal == (ERASED,) * 3, f"personal fields after the erasure: {personal}"
+            assert view.cc == (ERASED,) * len(old.cc), view.cc
+            assert view.erased_at is not None
+
+    # -- rules: bookkeeping -----------------------------------------------------------------
+
+    def _bookkeeping(
+        self,
+        tid: UUID,
+        name: str,
+        act: Callable[[SupportDesk, UUID], None],
+        *,
+        action: str,
+        permitted: bool,
+    ) -> str:
         """Run a command that never changes a status on both desks; its outcome (done, a
-        refusal by the table, or an InvalidCommand) must agree. Returns that outcome."""
+        refusal by the table, an InvalidCommand, or "denied" by the permission table, which
+        the model expected when not `permitted`) must agree. Returns that outcome."""
         self.run.append(f"{name}(ticket #{self.known.index(tid)})")
+        if not permitted:
+            self._denied(tid, action, act)
+            return "denied"
 
         def attempt(desk: SupportDesk, t: UUID | None) -> str:
             assert t is not None
@@ -401,6 +837,8 @@ class LifecycleMachine(RuleBasedStateMachine):
             outcome = self._both(tid, attempt)
         except TransitionRejected as refusal:
             refused = refusal
+        except PermissionDenied as denied:
+            return f"denied {_name(denied.action)}"
         if refused is None:
             return outcome
         assert refused.ticket_id == tid
@@ -411,8 +849,14 @@ class LifecycleMachine(RuleBasedStateMachine):
     def link_bug(self, tid: UUID, reference: str) -> None:
         before = self.desk.get(tid).bugs
         outcome = self._bookkeeping(
-            tid, "link_bug", lambda d, t: d.link_bug(t, reference=reference, by="bob")
+            tid,
+            "link_bug",
+            lambda d, t: d.link_bug(t, reference=reference, by="bob"),
+            action="link_bug",
+            permitted=self.people.staff_may("bob", m.AGENT, "link_bug"),
         )
+        if outcome == "denied":
+            return
         assert outcome == "done", f"linking a bug was refused: {outcome}"
         after = self.desk.get(tid).bugs
         assert after == (before if reference in before else (*before, reference)), after
@@ -424,7 +868,11 @@ class LifecycleMachine(RuleBasedStateMachine):
             tid,
             "request_escalation",
             lambda d, t: d.request_escalation(t, reason="urgent", requested_severity=severity),
+            action="request_escalation",
+            permitted=self.people.customer_may(tid, None, "request_escalation"),
         )
+        if outcome == "denied":
+            return
         if view.status is Status.CLOSED:
             assert outcome == "rejected in CLOSED", outcome
         elif view.pending_escalation is not None:
@@ -436,17 +884,25 @@ class LifecycleMachine(RuleBasedStateMachine):
     @rule(tid=tickets, accept=st.booleans(), severity=severities())
     def review_escalation(self, tid: UUID, accept: bool, severity: Severity) -> None:
         view = self.desk.get(tid)
+        permissions = self.people.permissions
+        role = permissions.staff_role("carol", m.MANAGER, "review_escalation")
         outcome = self._bookkeeping(
             tid,
             "review_escalation",
             lambda d, t: d.review_escalation(
                 t, manager="carol", accept=accept, severity=severity if accept else None
             ),
+            action="review_escalation",
+            permitted=role is not None,
         )
+        if outcome == "denied":
+            return
         if view.status is Status.CLOSED:
             assert outcome == "rejected in CLOSED", outcome
         elif view.pending_escalation is None:
             assert outcome.startswith("invalid"), outcome
+        elif accept and not permissions.allows(str(role), "change_severity"):
+            assert outcome == "denied change_severity", outcome
         else:
             assert outcome == "done", outcome
             after = self.desk.get(tid)
@@ -457,8 +913,14 @@ class LifecycleMachine(RuleBasedStateMachine):
     def answer_survey(self, tid: UUID, rating: int) -> None:
         view = self.desk.get(tid)
         outcome = self._bookkeeping(
-            tid, "answer_survey", lambda d, t: d.record_survey(t, rating=rating, comment="ok")
+            tid,
+            "answer_survey",
+            lambda d, t: d.record_survey(t, rating=rating, comment="ok"),
+            action="answer_survey",
+            permitted=self.people.customer_may(tid, None, "answer_survey"),
         )
+        if outcome == "denied":
+            return
         if view.status is not Status.CLOSED:
             assert outcome == f"rejected in {view.status.name}", outcome
         elif view.survey_rating is not None:
@@ -466,6 +928,8 @@ class LifecycleMachine(RuleBasedStateMachine):
         else:
             assert outcome == "done", outcome
             assert self.desk.get(tid).survey_rating == rating
+
+    # -- rules: time ------------------------------------------------------------------------
 
     @rule(seconds=st.integers(min_value=1, max_value=6 * 3600))
     def time_passes_a_little(self, seconds: int) -> None:
@@ -536,6 +1000,27 @@ class LifecycleMachine(RuleBasedStateMachine):
             )
             assert view.follow_ups == tuple(ticket.follow_ups), (
                 f"ticket {tid} follow-ups {view.follow_ups}, the model says {ticket.follow_ups}"
+            )
+
+    @invariant()
+    def people_agree_with_model(self) -> None:
+        """Requesters and CC lists read as the model says; tickets whose key is destroyed
+        read `[erased]`; exactly the erased tickets carry an erasure."""
+        for tid, view in self._snapshot().views.items():
+            ticket = self.people.tickets[tid]
+            number = self.known.index(tid)
+            if self.people.sealed(tid):
+                assert m.normal_address(view.requester) == ticket.requester, (
+                    f"ticket #{number} requester {view.requester!r}, model: {ticket.requester!r}"
+                )
+                listed = [m.normal_address(a) for a in view.cc]
+                assert listed == ticket.cc, f"ticket #{number} CC {listed}, model: {ticket.cc}"
+            else:
+                assert view.requester == ERASED, f"ticket #{number} reads {view.requester!r}"
+                assert set(view.cc) <= {ERASED}, f"ticket #{number} CC reads {view.cc}"
+            assert (view.erased_at is not None) == (tid in self.people.erased), (
+                f"ticket #{number} erased at {view.erased_at}, the model erased "
+                f"{tid in self.people.erased}"
             )
 
     @invariant()
@@ -673,17 +1158,28 @@ class _Snapshot:
     histories: dict[UUID, list[Any]]
 
 
-def _outcome(call: Callable[[], T]) -> tuple[T | None, TransitionRejected | None]:
+_Refusal = TransitionRejected | PermissionDenied
+
+
+def _outcome(call: Callable[[], T]) -> tuple[T | None, _Refusal | None]:
     try:
         return call(), None
-    except TransitionRejected as refusal:
+    except (TransitionRejected, PermissionDenied) as refusal:
         return None, refusal
 
 
-def _facts(result: object, refusal: TransitionRejected | None) -> tuple[Any, ...]:
+def _facts(result: object, refusal: _Refusal | None) -> tuple[Any, ...]:
     if refusal is None:
         return ("done", result)
+    if isinstance(refusal, PermissionDenied):
+        allowed = sorted(_name(role) for role in refusal.allowed)
+        return ("denied", _name(refusal.role), _name(refusal.action), allowed)
     return ("rejected", refusal.status, refusal.action, tuple(refusal.allowed))
+
+
+def _name(value: object) -> str:
+    """An enum member's value (a role's or an action's name), or a string as it is."""
+    return str(getattr(value, "value", value))
 
 
 def lifecycle_machine(
@@ -696,6 +1192,8 @@ def lifecycle_machine(
     extra_invariants: Sequence[ExtraInvariant] = (),
     audit: bool = True,
     start_times: st.SearchStrategy[_dt.datetime] | None = None,
+    staff: Mapping[str, Any] | None = DEFAULT_STAFF,
+    check_people: bool = True,
     name: str | None = None,
 ) -> type[LifecycleMachine]:
     """A `LifecycleMachine` subclass for `policy` and `desk_factory` (see its docstring).
@@ -717,6 +1215,8 @@ def lifecycle_machine(
         "extra_invariants": tuple(extra_invariants),
         "audit": audit,
         "start_times": start_times,
+        "staff": staff,
+        "check_people": check_people,
         "last_run": [],
         "__doc__": LifecycleMachine.__doc__,
     }

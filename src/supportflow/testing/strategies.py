@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import unicodedata
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 from hypothesis import strategies as st
 
 from ..policy import (
+    DEFAULT_PERMISSIONS,
     DEFAULT_TRANSITIONS,
     FOLLOW_UP_FIELDS,
     Action,
+    Permission,
+    Role,
     Severity,
     Status,
+    StrangerReplies,
     SupportPolicy,
     Transition,
 )
@@ -32,11 +37,16 @@ from .history import (
 
 __all__ = [
     "ZONES",
+    "addresses",
     "aware_datetimes",
     "commands",
     "dst_changes",
     "histories",
+    "look_alikes",
+    "permission_tables",
     "policies",
+    "roles",
+    "same_address",
     "severities",
     "steps",
     "transition_tables",
@@ -170,6 +180,130 @@ def transition_tables() -> st.SearchStrategy[tuple[Transition, ...]]:
     )
 
 
+# -- people: addresses, roles and permission tables ----------------------------------------
+
+_LOCAL_PARTS = ("ann", "bo", "cy", "dee", "paul.x", "jos\u00e9", "zo\u00eb", "\u00e5sa")
+_DOMAINS = ("example.com", "example.org", "mail.example.net")
+_CYRILLIC = {
+    "a": "\u0430",
+    "c": "\u0441",
+    "e": "\u0435",
+    "i": "\u0456",
+    "j": "\u0458",
+    "o": "\u043e",
+    "p": "\u0440",
+    "s": "\u0455",
+    "x": "\u0445",
+    "y": "\u0443",
+}
+"""Latin letters and the Cyrillic letters that look the same."""
+
+
+def addresses() -> st.SearchStrategy[str]:
+    """E-mail addresses in lower case: a local part from a few names (some with accented
+    letters) or random letters and digits, at one of a few example domains."""
+    local = st.one_of(
+        st.sampled_from(_LOCAL_PARTS),
+        st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=8),
+    )
+    return st.builds("{}@{}".format, local, st.sampled_from(_DOMAINS))
+
+
+def _normal(address: str) -> str:
+    return unicodedata.normalize("NFC", address.strip()).lower()
+
+
+def same_address(address: str) -> st.SearchStrategy[str]:
+    """Other spellings of `address` that are the *same* address (the same person): any of
+    its letters in upper case, its accented letters decomposed (NFD), or both. They compare
+    equal to `address` after normalisation (NFC, lower case)."""
+    casable = [
+        i
+        for i, char in enumerate(address)
+        if len(char.upper()) == 1 and _normal(char.upper()) == _normal(char)
+    ]
+
+    def spell(upper: frozenset[int], decompose: bool) -> str:
+        text = "".join(c.upper() if i in upper else c for i, c in enumerate(address))
+        return unicodedata.normalize("NFD", text) if decompose else text
+
+    chosen = st.frozensets(st.sampled_from(casable)) if casable else st.just(frozenset[int]())
+    return st.builds(spell, chosen, st.booleans())
+
+
+def look_alikes(address: str) -> st.SearchStrategy[str]:
+    """Addresses that look like `address` but are someone else's (strangers to its tickets):
+    plus-addressing (``ann+x@…``), one letter replaced by the Cyrillic letter that looks the
+    same (``\u0430nn@…``), or by its full-width form (``\uff41nn@…``, which NFKC would
+    fold back), or a digit for a letter in the domain (``examp1e.com``). None of them
+    compares equal to `address` after normalisation (NFC, lower case)."""
+    local, at, domain = address.rpartition("@")
+    if not at:
+        local, domain = address, ""
+    suffix = f"@{domain}" if at else ""
+    options: list[st.SearchStrategy[str]] = [
+        st.sampled_from(["x", "support", "1"]).map(lambda tag: f"{local}+{tag}{suffix}")
+    ]
+    lower = address.lower()
+    cyrillic = [i for i, char in enumerate(lower) if char in _CYRILLIC]
+    if cyrillic:
+        options.append(
+            st.sampled_from(cyrillic).map(
+                lambda i: lower[:i] + _CYRILLIC[lower[i]] + lower[i + 1 :]
+            )
+        )
+    wide = [i for i, char in enumerate(address) if char.isascii() and char.isalnum()]
+    if wide:
+        options.append(
+            st.sampled_from(wide).map(
+                lambda i: address[:i] + chr(ord(address[i]) + 0xFEE0) + address[i + 1 :]
+            )
+        )
+    swaps = {"l": "1", "o": "0", "i": "1"}
+    start = len(address) - len(domain)
+    digits = [i for i in range(start, len(address)) if address[i].lower() in swaps]
+    if at and digits:
+        options.append(
+            st.sampled_from(digits).map(
+                lambda i: address[:i] + swaps[address[i].lower()] + address[i + 1 :]
+            )
+        )
+    return st.one_of(options).filter(lambda other: _normal(other) != _normal(address))
+
+
+def roles(*, people_only: bool = False) -> st.SearchStrategy[Role]:
+    """Any `Role` (with `people_only`: requester, CC, agent or manager)."""
+    if people_only:
+        return st.sampled_from(_PEOPLE)
+    return st.sampled_from(Role)
+
+
+_PEOPLE = (Role.REQUESTER, Role.CC, Role.AGENT, Role.MANAGER)
+_TIMER_ACTIONS = frozenset({Action.AUTO_SOLVE, Action.AUTO_CLOSE, Action.UPDATE_OVERDUE})
+
+
+def permission_tables() -> st.SearchStrategy[tuple[Permission, ...]]:
+    """Permission tables a policy accepts that keep the table's invariants: the timers'
+    rows grant `Role.SYSTEM` only, and no row grants anything to `Role.STRANGER`. Every other
+    action keeps its default row, gets any set of people roles (possibly none), or has no row
+    (nobody may); rows come in any order."""
+    default = {row.action: row for row in DEFAULT_PERMISSIONS}
+    people = st.frozensets(st.sampled_from(_PEOPLE))
+
+    def row_for(action: Action) -> st.SearchStrategy[Permission | None]:
+        if action in _TIMER_ACTIONS:
+            return st.just(Permission(action=action, roles={Role.SYSTEM}))
+        return st.one_of(
+            st.just(default.get(action)),
+            st.none(),
+            people.map(lambda chosen: Permission(action=action, roles=chosen)),
+        )
+
+    rows = st.tuples(*(row_for(action) for action in Action))
+    kept = rows.map(lambda drawn: [row for row in drawn if row is not None])
+    return kept.flatmap(st.permutations).map(tuple)
+
+
 def policies(
     *,
     zones: Sequence[str] = ZONES,
@@ -178,10 +312,14 @@ def policies(
     follow_up_copies: st.SearchStrategy[frozenset[str]] | None = None,
     transitions: st.SearchStrategy[tuple[Transition, ...]] | None = None,
     names: st.SearchStrategy[str] | None = None,
+    permissions: st.SearchStrategy[tuple[Permission, ...]] | None = None,
+    stranger_replies: st.SearchStrategy[StrangerReplies] | None = None,
 ) -> st.SearchStrategy[SupportPolicy]:
     """Valid `SupportPolicy` variations. Defaults: a zone from `zones`, 0-10 calendar days for
     each timer, any follow-up copy rule, the default transition table (pass
-    `transitions=transition_tables()` for random valid tables), the name "generated"."""
+    `transitions=transition_tables()` for random valid tables), the default permission table
+    (pass `permissions=permission_tables()` for random ones that keep its invariants),
+    stranger replies either way (a new ticket or refused), the name "generated"."""
     days = st.integers(min_value=0, max_value=10)
     return st.builds(
         SupportPolicy,
@@ -197,6 +335,10 @@ def policies(
             else follow_up_copies
         ),
         transitions=st.just(DEFAULT_TRANSITIONS) if transitions is None else transitions,
+        permissions=st.just(DEFAULT_PERMISSIONS) if permissions is None else permissions,
+        stranger_replies=(
+            st.sampled_from(StrangerReplies) if stranger_replies is None else stranger_replies
+        ),
     )
 
 
