@@ -101,6 +101,42 @@ class PgServer:
             self.datadir = None
 
 
+def _start_postgres(
+    bindir: Path,
+    datadir: Path,
+    root: Path,
+    port: int,
+    log: Any,
+    env: dict[str, str],
+    run_as: dict[str, Any],
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            str(bindir / "postgres"),
+            "-D",
+            str(datadir),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-k",
+            str(root),
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=300",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        **run_as,
+    )
+
+
 def _start_cluster() -> PgServer:
     bindir = _bindir()
     if bindir is None or not (bindir / "initdb").exists():
@@ -139,32 +175,8 @@ def _start_cluster() -> PgServer:
         **run_as,
     )
     port = _free_port()
-    log = open(root / "server.log", "wb")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen(
-        [
-            str(bindir / "postgres"),
-            "-D",
-            str(datadir),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-k",
-            str(root),
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
-            "-c",
-            "max_connections=300",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        **run_as,
-    )
+    with open(root / "server.log", "wb") as log:  # the server keeps its own descriptor
+        process = _start_postgres(bindir, datadir, root, port, log, env, run_as)
     server = PgServer("127.0.0.1", port, USER, password, "postgres")
     server.process, server.datadir = process, datadir
     deadline = time.monotonic() + 60

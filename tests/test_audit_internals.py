@@ -28,7 +28,7 @@ from supportflow.audit._ledger import (
     _Filter,
     pack,
 )
-from supportflow.audit._scan import read_batch
+from supportflow.audit._scan import _uuid, read_batch
 from supportflow.policy import Action
 
 START = _dt.datetime(2026, 3, 2, 15, 0, tzinfo=_dt.UTC)
@@ -243,3 +243,17 @@ def test_due_instants_update_due_at_equals_the_policy(at: _dt.datetime, severity
     expected = policy.update_due_at(severity, at)
     assert due.update_due_at(severity, at) == expected
     assert due.update_due_at(severity, at) == expected
+
+
+@given(st.uuids())
+@settings(max_examples=30)
+def test_scan_uuid_equals_the_uuid_constructor(value: UUID) -> None:
+    """An id read from a SQLite row equals `UUID(hex)`: value, hash, text and safety."""
+    got = _uuid(value.hex)
+    expected = UUID(value.hex)
+    assert (got, hash(got), str(got), got.is_safe) == (
+        expected,
+        hash(expected),
+        str(expected),
+        expected.is_safe,
+    )

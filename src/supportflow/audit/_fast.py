@@ -6,18 +6,21 @@
   `_chain.render` itself, and the first event of each class is hashed both ways: if the two
   ever differ, that class keeps using `_chain.event_hash`.
 - `EventReader`: a stored ticket event decoded and hashed in one pass: the JSON state (after
-  the mapper's cipher and compressor) is parsed once, each transcoded value (``datetime_iso``,
-  ``uuid_hex``) becomes its canonical tag carrying the decoded value, and the canonical bytes
-  are one C-encoder call on that tree. Anything unusual (another transcoding, a ``$`` in the
-  text, an upcast, bytes the mapper would refuse) returns None and the caller uses the mapper
-  and `EventHasher`; the first event of each class is read both ways and a class whose event
-  or bytes differ keeps the mapper.
-- `DueInstants`: `SupportPolicy.close_due_at` / `solve_due_at` (and `update_due_at`, only
-  cached) for one policy, with the
+  the mapper's cipher and compressor) is parsed once by the C scanner, with no hook; the
+  transcoded values (``datetime_iso``, ``uuid_hex``) are looked for at the top-level keys
+  where the event's class has held them, and the number of ``"_type_"`` in the text proves
+  none is nested deeper (else a parse that tags every dict handles it). Each becomes its
+  canonical tag in the tree that is hashed (one C-encoder call) and its decoded value in the
+  event. Anything unusual (another transcoding, a naive time, a ``$`` in the text or an
+  escape that could hide one or a ``_type_`` key, an upcast, bytes the mapper would refuse)
+  returns None and the caller uses the mapper and `EventHasher`; the first event of each
+  class is read both ways and a class whose event or bytes differ keeps the mapper.
+- `DueInstants`: `SupportPolicy.close_due_at` / `solve_due_at` for one policy, with the
   calendar-day addition done by the standard library's `zoneinfo` (the same tz database
   pendulum reads) when the resulting wall-clock time exists exactly once in the zone; a time
   in a DST gap or fold, a policy subclass or a datetime subclass goes to the policy's own
-  method. A small cache per instant keeps repeated questions free.
+  method; `update_due_at` is the policy's, asked once per (severity, instant). A small cache
+  per question keeps repeated questions free.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import json.scanner
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -186,7 +190,10 @@ _ESCAPED = re.compile(r"\\u00(?:24|5[fF]|74|79|70|65)")
 """A ``$``, ``_``, ``t``, ``y``, ``p`` or ``e`` written as an escape: ``$`` keys are escaped
 by `_chain.render`, and an escaped ``_type_`` key would escape the count of transcoded values
 below; such states are left to the mapper."""
-_loads = json.JSONDecoder().decode
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
+    json.JSONDecoder()  # type: ignore[arg-type]  # typeshed names the class, not a decoder
+)
+"""The JSON decoder's scanner without `decode`'s whitespace handling: ``(value, end)``."""
 _encode = _ENCODER.encode
 _sha256 = hashlib.sha256
 _new = object.__new__
@@ -296,8 +303,8 @@ class EventReader:
             text = state.decode("utf8")
             if "$" in text or ("\\u" in text and _ESCAPED.search(text)):
                 return None  # `$` keys (escaped by `_chain.render`), hidden `_type_`: the mapper
-            fields = _loads(text)
-            if fields.__class__ is not dict or "class_version" in fields:
+            fields, end = _scan_once(text, 0)
+            if end != len(text) or fields.__class__ is not dict or "class_version" in fields:
                 return None
             values = fields.copy()
             transcoded = text.count('"_type_"')

@@ -393,7 +393,7 @@ class Spill:
     records of finished tickets and the message ids seen, so that the audit's memory does not
     grow with the log. Its page cache is bounded (`cache_kib`)."""
 
-    def __init__(self, cache_kib: int = 4096) -> None:
+    def __init__(self, cache_kib: int = 1024) -> None:
         self.db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=OFF")
         self.db.execute("PRAGMA synchronous=OFF")
