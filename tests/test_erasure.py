@@ -68,6 +68,21 @@ def _raw_sqlite(path: Path) -> bytes:
     return b"".join(p.read_bytes() for p in parts if p.exists())
 
 
+def _rows(path: Path, table_part: str) -> int:
+    """Rows in the SQLite tables whose name contains `table_part`."""
+    import sqlite3
+
+    with sqlite3.connect(path) as connection:
+        names = [
+            row[0]
+            for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            if table_part in row[0]
+        ]
+        total = sum(connection.execute(f"SELECT count(*) FROM {n}").fetchone()[0] for n in names)
+    connection.close()
+    return int(total)
+
+
 def _found(raw: bytes, texts: tuple[str, ...]) -> list[str]:
     return [t for t in texts if t.encode() in raw or t.encode("utf-16-le") in raw]
 
@@ -157,12 +172,14 @@ def test_erased_tickets_replay_and_verify_from_a_fresh_process_view(
 
 
 def test_erasure_grep_of_the_raw_sqlite_database(sqlite_store: tuple[str, Path]) -> None:
-    """The raw SQLite files hold neither the address nor the body text before or after the
-    erasure, the key is gone afterwards, and the non-personal tag is still there."""
+    """The raw SQLite files (events, snapshots, timer index, outbox, key table) hold neither
+    the address nor the body text before or after the erasure, the key is gone afterwards,
+    and the non-personal tag is still there."""
     url, path = sqlite_store
     clock = ManualClock(START)
-    with SupportDesk(url, clock=clock) as desk:
+    with SupportDesk(url, clock=clock, snapshot_every=2) as desk:
         _lifecycle(desk, clock)
+        assert _rows(path, "snapshots") > 0
         deliver_notifications(desk, _Collect())
         keys = desk.application.key_table.count_keys()  # type: ignore[attr-defined]
         before = _raw_sqlite(path)
