@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
+import re
+import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -25,14 +28,21 @@ from supportflow._demo import (
     CURRENT_MAJOR_VERSION,
     MANAGER,
     MAX_AGENT_ROUNDS,
+    STAFF,
+    START,
     STATUS_UPDATE,
     AgentMove,
     CustomerMove,
     DemoNotifier,
     DemoSummary,
+    Sender,
+    SenderKind,
     agent_ready_at,
     choose_agent_move,
+    choose_sender,
+    colleagues_of,
     decide_escalation,
+    erasure_at,
     format_summary,
     is_business_time,
     plan_check_in,
@@ -42,6 +52,7 @@ from supportflow._demo import (
     plan_survey_answer,
     run_demo,
 )
+from supportflow._pii import key_id_of
 from supportflow.audit import Auditor
 from supportflow.cli import main
 from supportflow.outbox import Delivery, Notification, PermanentDeliveryError
@@ -270,7 +281,7 @@ def test_summary_bug_links_match_store_after_default_run(
     default_run: DemoSummary, reopened: SupportDesk
 ) -> None:
     """Each bug's ticket count equals its BugLinked events and `tickets_for_bug`; every linked
-    ticket has the subject of that known bug."""
+    ticket has the subject of that known bug (or reads [erased])."""
     linked: dict[str, set[UUID]] = {}
     for event in _events(reopened):
         if isinstance(event, Ticket.BugLinked):
@@ -279,7 +290,7 @@ def test_summary_bug_links_match_store_after_default_run(
     subjects = {ref: subject for subject, ref in BUGS.items()}
     for reference, tids in linked.items():
         assert set(reopened.tickets_for_bug(reference)) == tids
-        assert {reopened.get(tid).subject for tid in tids} == {subjects[reference]}
+        assert {reopened.get(tid).subject for tid in tids} <= {subjects[reference], _ERASED}
 
 
 def test_summary_surveys_match_store_after_default_run(
@@ -451,6 +462,208 @@ def test_formatted_summary_reports_feature_counts_after_default_run(
     assert any(first.subject in line and first.severity.name in line for line in lines)
 
 
+# -- actors, CC lists, strangers and erasure ----------------------------------------------
+
+_ERASED = "[erased]"
+_AGENT_NAMES = frozenset(name for name, role in STAFF.items() if role == "agent")
+
+
+def _raw_bytes(db_path: str) -> bytes:
+    """The database file and its SQLite side files, as stored on disk."""
+    path = Path(db_path)
+    files = [path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))]
+    return b"".join(file.read_bytes() for file in files if file.exists())
+
+
+def _key_ids_in_store(db_path: str) -> set[str]:
+    with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as db:
+        return {row[0] for row in db.execute("SELECT key_id FROM stored_events_keys")}
+
+
+def test_staff_actions_name_people_on_the_roster_after_default_run(reopened: SupportDesk) -> None:
+    """Every staff action stored (assignment, agent message, solution, severity change, bug
+    link, escalation review, erasure) names an agent of the roster or its manager."""
+    staff = _AGENT_NAMES | {MANAGER}
+    actors: Counter[str] = Counter()
+    for event in _events(reopened):
+        if isinstance(event, Ticket.Assigned):
+            actors[event.agent] += 1
+            assert event.agent in staff
+        elif isinstance(event, Ticket.BugLinked | Ticket.SeverityChanged):
+            assert event.by in staff
+        elif isinstance(event, Ticket.Responded | Ticket.Solved):
+            agent = event.role == "agent" if isinstance(event, Ticket.Responded) else True
+            if agent and not getattr(event, "automatic", False):
+                actors[event.by] += 1
+                assert event.by in _AGENT_NAMES
+        elif isinstance(event, Ticket.EscalationReviewed):
+            assert event.manager == MANAGER
+        elif isinstance(event, Ticket.Erased):
+            assert event.by == MANAGER
+    assert STAFF[MANAGER] == "manager"
+    assert set(actors) == _AGENT_NAMES  # every agent worked, nobody else did
+
+
+def test_summary_cc_tickets_match_cc_lists_after_default_run(
+    default_run: DemoSummary, reopened: SupportDesk
+) -> None:
+    """The tickets counted as CC'ing a colleague are those with a CC list; on a readable
+    ticket that list is the requester's colleague, on an erased one it reads [erased]."""
+    views = [reopened.get(tid) for tid in reopened.ticket_ids()]
+    with_cc = [v for v in views if v.cc]
+    assert default_run.cc_tickets == len(with_cc) > 0
+    for view in with_cc:
+        if view.erased_at is not None:
+            assert view.cc == (_ERASED,)
+            continue
+        colleagues = colleagues_of(view.requester)
+        assert colleagues is not None
+        assert view.cc == (colleagues[0],)
+
+
+def test_customer_messages_come_from_requester_or_cc_after_default_run(
+    default_run: DemoSummary, reopened: SupportDesk
+) -> None:
+    """On every readable ticket each customer message comes from the requester or an address
+    on its CC list; the CC replies found there are at most the summary's count, and the
+    remainder fits in the customer replies on erased tickets (whose senders read [erased])."""
+    from_cc = on_erased = 0
+    for tid in reopened.ticket_ids():
+        view = reopened.get(tid)
+        customer = [
+            e
+            for e in reopened.history(tid)
+            if isinstance(e, Ticket.Responded) and e.role == "customer"
+        ]
+        if view.erased_at is not None:
+            on_erased += sum(not e.auto_submitted for e in customer)
+            continue
+        for event in customer:
+            assert event.by == view.requester or event.by in view.cc
+            from_cc += event.by in view.cc
+    assert 0 < from_cc <= default_run.cc_replies <= from_cc + on_erased
+
+
+def test_stranger_replies_become_tickets_of_their_own_after_default_run(
+    default_run: DemoSummary, reopened: SupportDesk
+) -> None:
+    """Each stranger reply counted started a new ticket (not a follow-up) whose requester is
+    the sender: the answered requester's plus-address or a colleague nobody CC'd. The message
+    never landed on the ticket it answered, and no stranger was refused or dropped."""
+    messages = reopened.stranger_messages()
+    assert default_run.stranger_replies == len(messages) > 0
+    for message in messages:
+        assert message.outcome == "new_ticket"
+        assert message.new_ticket_id is not None
+        created = reopened.get(message.new_ticket_id)
+        assert created.follow_up_of is None
+        assert created.requester == message.sender
+        answered = reopened.get(message.ticket_id)
+        landed = {getattr(e, "message_id", None) for e in reopened.history(message.ticket_id)}
+        assert message.message_id not in landed
+        if answered.erased_at is None:
+            colleagues = colleagues_of(answered.requester)
+            assert colleagues is not None
+            local, _, domain = answered.requester.partition("@")
+            assert message.sender in {f"{local}+support@{domain}", colleagues[1]}
+
+
+def test_erasure_reads_erased_only_on_one_requester_tickets_after_default_run(
+    default_run: DemoSummary, reopened: SupportDesk
+) -> None:
+    """One requester was forgotten: the summary's count of tickets read [erased] (requester,
+    subject, description) since the erasure; every other ticket keeps its requester and
+    subject, and none of them belongs to the forgotten address."""
+    views = [reopened.get(tid) for tid in reopened.ticket_ids()]
+    erased = [v for v in views if v.erased_at is not None]
+    kept = [v for v in views if v.erased_at is None]
+    assert default_run.erased_requesters == 1
+    assert default_run.erased_address is not None
+    assert 0 < len(erased) == default_run.erased_tickets
+    assert kept
+    for view in erased:
+        assert (view.requester, view.subject, view.description) == (_ERASED,) * 3
+        assert view.erased_at == default_run.erased_at
+    for view in kept:
+        assert _ERASED not in (view.requester, view.subject)
+        assert view.requester != default_run.erased_address
+
+
+def test_erased_address_and_key_absent_from_database_files_after_default_run(
+    default_run: DemoSummary, reopened: SupportDesk
+) -> None:
+    """The database files hold the erased tickets' message ids (not personal: the search
+    reads real data) but not the forgotten address; the key those tickets were sealed with
+    has no row any more, while a kept ticket's key does."""
+    assert default_run.erased_address is not None
+    raw = _raw_bytes(default_run.db_path)
+    erased = [t for t in reopened.ticket_ids() if reopened.get(t).erased_at is not None]
+    kept = next(t for t in reopened.ticket_ids() if reopened.get(t).erased_at is None)
+    message_ids = [getattr(reopened.history(t)[0], "message_id", None) for t in erased]
+    assert any(m is not None and m.encode() in raw for m in message_ids)
+    assert default_run.erased_address.encode() not in raw
+    keys = _key_ids_in_store(default_run.db_path)
+    erased_key = key_id_of(getattr(reopened.history(erased[0], sealed=True)[0], "requester", None))
+    kept_key = key_id_of(getattr(reopened.history(kept, sealed=True)[0], "requester", None))
+    assert erased_key is not None
+    assert kept_key is not None
+    assert erased_key.hex not in keys
+    assert kept_key.hex in keys
+
+
+def test_demo_database_audits_clean_from_command_line(
+    default_run: DemoSummary, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`supportflow audit --store sqlite:///<demo db>` exits 0 (clean) after the erasure."""
+    assert main(["audit", "--store", f"sqlite:///{default_run.db_path}"]) == 0
+    assert "CLEAN" in capsys.readouterr().out
+
+
+def test_example_ticket_is_readable_after_default_run(
+    default_run: DemoSummary, reopened: SupportDesk
+) -> None:
+    """The example ticket is not an erased one: its subject, requester and timeline read in
+    plain words."""
+    assert default_run.example_ticket is not None
+    assert reopened.get(default_run.example_ticket).erased_at is None
+    assert _ERASED not in default_run.example_subject
+    assert all(_ERASED not in entry.detail for entry in default_run.timeline)
+
+
+def test_formatted_summary_reports_cc_strangers_and_erasure_after_default_run(
+    default_run: DemoSummary,
+) -> None:
+    """The text has a CC replies line, a "stranger replies N (new tickets)" line and an
+    "erased 1 requester (K tickets)" line with the summary's counts; it never names the
+    forgotten address."""
+    text = format_summary(default_run)
+    cc = re.search(
+        r"^  CC replies +(\d+)  \(colleagues CC'd at submit on (\d+) tickets", text, re.M
+    )
+    strangers = re.search(r"^  stranger replies +(\d+) \(new tickets\)", text, re.M)
+    erased = re.search(r"^  erased +1 requester \((\d+) tickets?\)", text, re.M)
+    assert cc is not None
+    assert strangers is not None
+    assert erased is not None
+    assert (int(cc[1]), int(cc[2])) == (default_run.cc_replies, default_run.cc_tickets)
+    assert int(strangers[1]) == default_run.stranger_replies
+    assert int(erased[1]) == default_run.erased_tickets
+    assert default_run.erased_address is not None
+    assert default_run.erased_address not in text
+
+
+def test_new_features_occur_with_default_settings(default_run: DemoSummary) -> None:
+    """The default demo shows CC'd tickets, CC replies, stranger replies and an erasure."""
+    outcomes = {
+        "cc_tickets": default_run.cc_tickets,
+        "cc_replies": default_run.cc_replies,
+        "stranger_replies": default_run.stranger_replies,
+        "erased_requesters": default_run.erased_requesters,
+        "erased_tickets": default_run.erased_tickets,
+    }
+    assert [name for name, count in outcomes.items() if count == 0] == []
+
+
 # -- determinism -------------------------------------------------------------------------
 
 
@@ -477,6 +690,35 @@ def test_run_demo_refuses_existing_file(tmp_path: Path) -> None:
     path.write_text("not a database")
     with pytest.raises(FileExistsError):
         run_demo(path, days=1)
+
+
+def _people_facts(path: Path) -> tuple[Any, ...]:
+    """Who was CC'd, which stranger replies became which tickets, and what was erased."""
+    run = run_demo(path, seed=7, days=6)
+    with SupportDesk(store=f"sqlite:///{path}", clock=FixedClock(run.end)) as desk:
+        views = [desk.get(tid) for tid in desk.ticket_ids()]
+        strangers = [
+            (m.ticket_id, m.sender, m.new_ticket_id, m.message_id, m.at)
+            for m in desk.stranger_messages()
+        ]
+    return (
+        run.erased_address,
+        run.erased_at,
+        [(v.id, v.cc, v.erased_at) for v in views],
+        strangers,
+    )
+
+
+def test_same_seed_gives_same_cc_strangers_and_erasure(tmp_path: Path) -> None:
+    """Two runs with one seed CC the same tickets, turn the same stranger replies into the
+    same tickets and erase the same requester's tickets at the same instant."""
+    first = _people_facts(tmp_path / "a.db")
+    assert first == _people_facts(tmp_path / "b.db")
+    address, _, tickets, strangers = first
+    assert address is not None
+    assert any(cc for _, cc, _ in tickets)
+    assert any(erased is not None for _, _, erased in tickets)
+    assert strangers
 
 
 # -- pure decisions ----------------------------------------------------------------------
@@ -666,6 +908,84 @@ def test_only_phone_submissions_lack_a_version(seed: int, day: int) -> None:
         random.Random(seed), day_start, tickets=6, seed=seed, first_number=1
     ):
         assert (submission.product_version is None) is (submission.channel.value == "phone")
+
+
+_SOME_CUSTOMERS = ("ann@acme.example", "raj@globex.example", "sam@tyrell.example")
+
+
+@given(
+    seed=st.integers(),
+    requester=st.sampled_from(_SOME_CUSTOMERS),
+    cc_listed=st.booleans(),
+)
+def test_reply_sender_is_requester_cc_or_a_look_alike(
+    seed: int, requester: str, cc_listed: bool
+) -> None:
+    """A customer's reply comes from the requester, an address on the CC list, the
+    requester's plus-address or the colleague nobody CC'd, and its kind says which."""
+    colleagues = colleagues_of(requester)
+    assert colleagues is not None
+    cc = (colleagues[0],) if cc_listed else ()
+    sender = choose_sender(random.Random(seed), requester=requester, cc=cc)
+    local, _, domain = requester.partition("@")
+    expected = {
+        SenderKind.REQUESTER: {requester},
+        SenderKind.CC: set(cc),
+        SenderKind.PLUS_ADDRESS: {f"{local}+support@{domain}"},
+        SenderKind.COLLEAGUE_NOT_CC: {colleagues[1]},
+    }
+    assert sender.address in expected[sender.kind]
+    assert sender.kind.stranger is (sender.address not in {requester, *cc})
+
+
+@given(seed=st.integers())
+def test_reply_sender_of_stranger_ticket_is_its_requester(seed: int) -> None:
+    """On a ticket a stranger's reply started (its requester is no demo customer) the
+    requester always answers from their own address."""
+    sender = choose_sender(random.Random(seed), requester="ann+support@acme.example", cc=())
+    assert sender == Sender(address="ann+support@acme.example", kind=SenderKind.REQUESTER)
+
+
+def test_reply_senders_include_cc_and_both_look_alikes() -> None:
+    """Over many replies on a CC'd ticket every kind of sender occurs, strangers rarely."""
+    rng = random.Random(11)
+    kinds = Counter(
+        choose_sender(rng, requester="ann@acme.example", cc=("lee@acme.example",)).kind
+        for _ in range(2000)
+    )
+    assert set(kinds) == set(SenderKind)
+    strangers = kinds[SenderKind.PLUS_ADDRESS] + kinds[SenderKind.COLLEAGUE_NOT_CC]
+    assert strangers < kinds[SenderKind.CC] < kinds[SenderKind.REQUESTER]
+
+
+@given(seed=st.integers(), day=st.integers(min_value=0, max_value=300))
+def test_submissions_cc_only_the_customer_colleague_and_never_by_phone(seed: int, day: int) -> None:
+    """A planned CC list is empty or the requester's first colleague, and phone tickets
+    CC nobody."""
+    day_start = datetime(2026, 1, 1, 6, 0, tzinfo=UTC) + timedelta(days=day)
+    for submission in plan_day(
+        random.Random(seed), day_start, tickets=6, seed=seed, first_number=1
+    ):
+        colleagues = colleagues_of(submission.requester)
+        assert colleagues is not None
+        assert submission.cc in ((), (colleagues[0],))
+        if submission.channel.value == "phone":
+            assert submission.cc == ()
+
+
+@given(days=st.integers(min_value=1, max_value=90))
+def test_erasure_is_at_eleven_local_near_the_end_of_the_run(days: int) -> None:
+    """The erasure request comes at 11:00 local time within the run, in its last three days
+    (on the first day of shorter runs)."""
+    at = erasure_at(days)
+    local = at.astimezone(CHICAGO)
+    assert (local.hour, local.minute) == (11, 0)
+    end = START + timedelta(days=days, hours=1)  # the end instant, give or take the DST hour
+    assert START <= at < end
+    if days >= 3:
+        assert at >= end - timedelta(days=3, hours=2)
+    else:
+        assert local.date() == START.astimezone(CHICAGO).date()
 
 
 # -- the command line --------------------------------------------------------------------

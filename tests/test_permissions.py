@@ -575,3 +575,14 @@ def test_refused_cc_at_submit_names_the_requester_not_a_token() -> None:
     assert refused.value.actor == REQUESTER
     assert "\x1e" not in str(refused.value)
     assert list(desk.ticket_ids()) == []
+
+
+def test_redelivered_cc_reply_to_a_closed_ticket_returns_its_follow_up() -> None:
+    """A CC's reply to a CLOSED ticket starts a follow-up; the same message delivered again
+    returns that follow-up (it took effect once) instead of being refused."""
+    desk, clock = _desk()
+    tid = _closed(desk, clock)
+    first = desk.customer_reply(tid, body="again", by=CC, message_id="<m1@x>")
+    again = desk.customer_reply(tid, body="again", by=CC, message_id="<m1@x>")
+    assert first == again != tid
+    assert desk.stranger_messages() == []

@@ -11,10 +11,17 @@ gateway that fails now and then; some customers answer the survey. The clock is 
 that starts on a Monday in March 2026, so the run crosses the US daylight-saving change of
 2026-03-08, and time advances hour by hour while `run_due_timers()` runs like a worker.
 
+The desk runs with a staff roster (`STAFF`: the agents and the manager). Some customers CC a
+colleague when they submit, and the colleague sometimes answers instead of them (the reply lands
+on the ticket). Now and then a reply comes from an address that is not on the ticket (the
+customer's plus-address, or a colleague nobody CC'd): it becomes a ticket of its own. Near the
+end one customer asks to be forgotten (`forget_requester`): their tickets read ``[erased]`` from
+then on, they send nothing more, and the store still audits clean.
+
 The functions that decide the next step (`plan_day`, `choose_agent_move`, `plan_customer_after_*`,
-`agent_ready_at`, `plan_check_in`, `plan_escalation`, `decide_escalation`, `plan_survey_answer`)
-are pure: they take a `random.Random` and instants, and never touch the desk. `run_demo` drives
-a `SupportDesk` with them and then counts what the store holds.
+`agent_ready_at`, `plan_check_in`, `plan_escalation`, `decide_escalation`, `plan_survey_answer`,
+`choose_sender`, `erasure_at`) are pure: they take a `random.Random` and instants, and never
+touch the desk. `run_demo` drives a `SupportDesk` with them and then counts what the store holds.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ __all__ = [
     "DEFAULT_TICKETS_PER_DAY",
     "DELIVERY_EVERY",
     "MANAGER",
+    "STAFF",
     "START",
     "STATUS_UPDATE",
     "AgentMove",
@@ -60,13 +68,18 @@ __all__ = [
     "EscalationDecision",
     "EscalationPlan",
     "QueueEntry",
+    "Sender",
+    "SenderKind",
     "Submission",
     "SurveyAnswer",
     "TimelineEntry",
     "agent_ready_at",
     "choose_agent_move",
+    "choose_sender",
+    "colleagues_of",
     "decide_escalation",
     "demo_policy",
+    "erasure_at",
     "format_summary",
     "is_business_time",
     "plan_check_in",
@@ -104,7 +117,9 @@ ProgressFn = Callable[[int, int], None]
 
 _AGENTS = ("bob", "carol", "dave", "erin")
 MANAGER = "maria"
-"""The support manager who reviews escalation requests."""
+"""The support manager who reviews escalation requests (and handles requests for erasure)."""
+STAFF: dict[str, str] = {**dict.fromkeys(_AGENTS, "agent"), MANAGER: "manager"}
+"""The desk's staff roster (`SupportDesk(staff=...)`): nobody else acts as staff."""
 _CUSTOMERS = (
     "ann@acme.example",
     "raj@globex.example",
@@ -115,6 +130,25 @@ _CUSTOMERS = (
     "yuki@wayne.example",
     "sam@tyrell.example",
 )
+_COLLEAGUES: dict[str, tuple[str, str]] = {
+    "ann@acme.example": ("lee@acme.example", "kim@acme.example"),
+    "raj@globex.example": ("eva@globex.example", "max@globex.example"),
+    "mei@initech.example": ("ana@initech.example", "joe@initech.example"),
+    "olu@umbrella.example": ("ida@umbrella.example", "ben@umbrella.example"),
+    "ines@hooli.example": ("noa@hooli.example", "leo@hooli.example"),
+    "tom@stark.example": ("pia@stark.example", "ray@stark.example"),
+    "yuki@wayne.example": ("zoe@wayne.example", "kai@wayne.example"),
+    "sam@tyrell.example": ("liv@tyrell.example", "ned@tyrell.example"),
+}
+"""Each customer's two colleagues: the first is the one they CC, the second is never CC'd."""
+_CC_CHANCE = 0.25
+"""The share of web and email submissions that CC the customer's colleague."""
+_CC_ANSWERS = 0.4
+"""The share of customer replies on a CC'd ticket that the colleague sends."""
+_STRANGER_CHANCE = 1 / 20
+"""The share of customer replies sent from an address that is not on the ticket."""
+ERASURE_DAYS_BEFORE_END = 3
+"""The customer who asks to be forgotten does so this many days before the end, at 11:00."""
 _SUBJECTS: dict[Severity, tuple[str, ...]] = {
     Severity.CRITICAL: (
         "Cannot restore from backup",
@@ -213,6 +247,8 @@ class Submission:
     tags: tuple[str, ...]
     message_id: str
     delivered_twice: bool
+    cc: tuple[str, ...] = ()
+    """Addresses the customer CCs (a colleague), who may then reply as the customer."""
 
 
 class AgentMove(enum.Enum):
@@ -244,6 +280,31 @@ class CustomerStep:
     move: CustomerMove
     body: str
     delivered_twice: bool
+
+
+class SenderKind(enum.Enum):
+    """Who sends a customer's reply, as the ticket sees them."""
+
+    REQUESTER = "requester"
+    CC = "cc"
+    """A colleague on the ticket's CC list: the reply lands."""
+    PLUS_ADDRESS = "plus_address"
+    """The requester's plus-address (``ann+support@...``): another address, a stranger."""
+    COLLEAGUE_NOT_CC = "colleague_not_cc"
+    """A colleague nobody put on the CC list: a stranger."""
+
+    @property
+    def stranger(self) -> bool:
+        """Whether the desk sees this sender as a stranger (the reply becomes a new ticket)."""
+        return self in (SenderKind.PLUS_ADDRESS, SenderKind.COLLEAGUE_NOT_CC)
+
+
+@attrs.frozen(kw_only=True)
+class Sender:
+    """The address a customer's reply comes from, and who that is on the ticket."""
+
+    address: str
+    kind: SenderKind
 
 
 @attrs.frozen(kw_only=True)
@@ -400,6 +461,45 @@ def plan_survey_answer(rng: random.Random) -> SurveyAnswer | None:
     )
 
 
+def colleagues_of(customer: str) -> tuple[str, str] | None:
+    """The customer's colleague who gets CC'd and one who never is; None for an address that
+    is not one of the demo's customers (e.g. the sender of a stranger's ticket)."""
+    return _COLLEAGUES.get(customer)
+
+
+def _plus_address(address: str) -> str:
+    local, _, domain = address.partition("@")
+    return f"{local}+support@{domain}"
+
+
+def choose_sender(rng: random.Random, *, requester: str, cc: Sequence[str]) -> Sender:
+    """Who sends a customer's reply on a ticket of `requester` CC'ing `cc`.
+
+    One reply in twenty comes from an address that is not on the ticket: the requester's
+    plus-address or a colleague nobody CC'd. On a ticket with a CC list, the colleague sends
+    two replies in five of the others. Senders who are not demo customers (the senders of
+    strangers' tickets) always answer themselves.
+    """
+    colleagues = colleagues_of(requester)
+    if colleagues is None:
+        return Sender(address=requester, kind=SenderKind.REQUESTER)
+    if rng.random() < _STRANGER_CHANCE:
+        if rng.random() < 0.5:
+            return Sender(address=_plus_address(requester), kind=SenderKind.PLUS_ADDRESS)
+        return Sender(address=colleagues[1], kind=SenderKind.COLLEAGUE_NOT_CC)
+    if cc and rng.random() < _CC_ANSWERS:
+        return Sender(address=rng.choice(list(cc)), kind=SenderKind.CC)
+    return Sender(address=requester, kind=SenderKind.REQUESTER)
+
+
+def erasure_at(days: int, zone: str = ZONE) -> _dt.datetime:
+    """When the demo's customer asks to be forgotten: `ERASURE_DAYS_BEFORE_END` days before
+    the end of a `days`-day run (on the first day for shorter runs), at 11:00 local time."""
+    day = add_calendar_days(START, max(0, days - ERASURE_DAYS_BEFORE_END), zone)
+    local = day.astimezone(ZoneInfo(zone)).replace(hour=11)  # wall time, even on a DST day
+    return local.astimezone(UTC)
+
+
 def plan_day(
     rng: random.Random,
     day_start: _dt.datetime,
@@ -414,7 +514,8 @@ def plan_day(
     Business days get `tickets` submissions, weekends and holidays a third of that. Every
     submission has a message id (mail Message-ID, web form or call reference), which also
     makes the ticket ids deterministic; one email in eight is delivered twice. Web and email
-    tickets name the customer's software version; phone tickets don't.
+    tickets name the customer's software version; phone tickets don't. A quarter of the web and
+    email tickets CC the customer's colleague.
     """
     local = day_start.astimezone(ZoneInfo(zone))
     quiet = local.weekday() >= 5 or local.date() in _holidays(local.year)
@@ -430,6 +531,9 @@ def plan_day(
         subject = rng.choice(_SUBJECTS[severity])
         product, version = rng.choice(_PRODUCTS)
         tags = tuple(sorted(rng.sample(_TAGS, rng.randint(0, 2))))
+        requester = rng.choice(_CUSTOMERS)
+        cc_chance = 0.0 if channel is Channel.PHONE else _CC_CHANCE
+        cc = (_COLLEAGUES[requester][0],) if rng.random() < cc_chance else ()
         domain = {
             Channel.WEB: "forms.demo.example",
             Channel.EMAIL: "mail.demo.example",
@@ -438,7 +542,7 @@ def plan_day(
         out.append(
             Submission(
                 at=at,
-                requester=rng.choice(_CUSTOMERS),
+                requester=requester,
                 subject=subject,
                 description=f"{subject}. {severity.definition}",
                 severity=severity,
@@ -448,6 +552,7 @@ def plan_day(
                 tags=tags,
                 message_id=f"<{channel.value}-{seed}-{number}@{domain}>",
                 delivered_twice=channel is Channel.EMAIL and rng.random() < 0.125,
+                cc=cc,
             )
         )
     out.sort(key=lambda s: s.at)
@@ -683,6 +788,21 @@ class DemoSummary:
     notifications_pending: int
     """Deliveries still waiting for their next attempt at the end."""
     delivery_runs: int
+    cc_tickets: int
+    """Tickets whose customer CC'd a colleague at submit (tickets with a `CcAdded` event)."""
+    cc_replies: int
+    """Customer replies a CC'd colleague sent that landed on the ticket (or its follow-up)."""
+    stranger_replies: int
+    """Replies from an address not on the ticket that became a ticket of their own
+    (`stranger_messages()` with outcome ``new_ticket``)."""
+    erased_requesters: int
+    """Requesters forgotten (`forget_requester`): 1, or 0 if nobody had submitted yet."""
+    erased_tickets: int
+    """Tickets whose personal fields read ``[erased]`` (`erased_at` set)."""
+    erased_at: _dt.datetime | None
+    """When the requester was forgotten (aware UTC), None if nobody was."""
+    erased_address: str | None
+    """The forgotten requester's address (kept here for checks; never printed)."""
     queue_size: int
     """Active tickets at the end (`len(desk.queue())`)."""
     queue_top: tuple[QueueEntry, ...]
@@ -749,6 +869,11 @@ class _Simulation:
         self.notifier = DemoNotifier(seed * 7919 + 17)
         self.reports: list[DeliveryReport] = []
         self._seen_deliveries = 0
+        self.requesters: set[str] = set()
+        """The demo customers who submitted a ticket so far."""
+        self.cc_replies = 0
+        self.forgotten: str | None = None
+        self.forgotten_at: _dt.datetime | None = None
 
     def schedule(self, at: _dt.datetime, task: _Task) -> None:
         heapq.heappush(self.queue, (max(at, self.clock.now()), next(self.order), task))
@@ -761,6 +886,9 @@ class _Simulation:
             if task.kind == "submit":
                 assert task.submission is not None
                 self.submit(task.submission)
+                continue
+            if task.kind == "forget":
+                self.forget()
                 continue
             assert task.ticket is not None
             if task.kind == "agent":
@@ -823,6 +951,10 @@ class _Simulation:
             self.duplicates_absorbed += 1
 
     def submit(self, s: Submission) -> None:
+        if s.requester == self.forgotten:
+            return  # a customer who asked to be forgotten has left
+        self.requesters.add(s.requester)
+
         def deliver() -> UUID:
             return self.desk.submit(
                 requester=s.requester,
@@ -834,6 +966,7 @@ class _Simulation:
                 product_version=s.product_version,
                 tags=s.tags,
                 message_id=s.message_id,
+                cc=s.cc,
             )
 
         tid = deliver()
@@ -851,13 +984,25 @@ class _Simulation:
         self.watch(tid)
 
     def customer_message(self, tid: UUID, step: CustomerStep) -> None:
+        """The customer's message: out-of-office replies come from the requester; a reply
+        may come from a CC'd colleague or, now and then, from an address not on the ticket."""
+        answered = self.desk.get(tid)
+        if answered.erased_at is not None:
+            return  # the customer asked to be forgotten: they write no more
         auto = step.move is CustomerMove.AUTO_REPLY
+        sender = Sender(address=answered.requester, kind=SenderKind.REQUESTER)
+        if not auto:
+            # After the close a reply starts a follow-up, which has no CC list; the colleague
+            # is then left out (a redelivery of their message would be refused, see the
+            # report on `SupportDesk._redelivered`), and the requester answers.
+            cc = () if answered.status is Status.CLOSED else answered.cc
+            sender = choose_sender(self.rng, requester=answered.requester, cc=cc)
         kind = "ooo" if auto else "re"
         mid = f"<{kind}-{self.seed}-{next(self.messages)}@mail.demo.example>"
 
         def deliver() -> UUID:
             return self.desk.customer_reply(
-                tid, body=step.body, message_id=mid, auto_submitted=auto
+                tid, body=step.body, message_id=mid, auto_submitted=auto, by=sender.address
             )
 
         landed = deliver()
@@ -867,6 +1012,8 @@ class _Simulation:
         if auto:
             return
         view = self.desk.get(landed)
+        if sender.kind is SenderKind.CC and view.requester != sender.address:
+            self.cc_replies += 1  # landed on the ticket or its follow-up, not a ticket of its own
         if landed not in self.cases:  # a follow-up ticket
             self.new_case(landed)
         if view.status in (Status.NEW, Status.OPEN):
@@ -877,9 +1024,9 @@ class _Simulation:
     # -- escalations --------------------------------------------------------------------------
 
     def escalate(self, tid: UUID, plan: EscalationPlan) -> None:
-        """The customer asks for escalation (not on a closed ticket)."""
+        """The customer asks for escalation (not on a closed or erased ticket)."""
         view = self.desk.get(tid)
-        if view.is_closed or view.pending_escalation is not None:
+        if view.is_closed or view.pending_escalation is not None or view.erased_at is not None:
             return
         self.desk.request_escalation(
             tid,
@@ -932,8 +1079,22 @@ class _Simulation:
                 self.schedule(now + answer.after, task)
 
     def answer_survey(self, tid: UUID, answer: SurveyAnswer) -> None:
+        if self.desk.get(tid).erased_at is not None:
+            return
         self.desk.record_survey(tid, rating=answer.rating, comment=answer.comment)
         self.commands += 1
+
+    # -- erasure ------------------------------------------------------------------------------
+
+    def forget(self) -> None:
+        """A customer who submitted tickets asks to be forgotten; the manager erases them."""
+        if not self.requesters:
+            return
+        address = self.rng.choice(sorted(self.requesters))
+        self.desk.forget_requester(address, by=MANAGER)
+        self.commands += 1
+        self.forgotten = address
+        self.forgotten_at = self.clock.now()
 
     # -- agents -------------------------------------------------------------------------------
 
@@ -1056,8 +1217,11 @@ def run_demo(
     clock = ManualClock(START)
     end = add_calendar_days(START, days, zone)
     worker_runs = 0
-    with SupportDesk(store=f"sqlite:///{path}", clock=clock, policy=demo_policy(zone)) as desk:
+    with SupportDesk(
+        store=f"sqlite:///{path}", clock=clock, policy=demo_policy(zone), staff=STAFF
+    ) as desk:
         sim = _Simulation(desk, clock, rng, seed=seed, zone=zone)
+        sim.schedule(erasure_at(days, zone), _Task(kind="forget"))
         number = 1
         for day in range(days):
             day_start = add_calendar_days(START, day, zone)
@@ -1091,6 +1255,7 @@ def run_demo(
             worker_runs=worker_runs,
             duplicates=(sim.duplicates_delivered, sim.duplicates_absorbed),
             reports=sim.reports,
+            sim=sim,
         )
     return summary
 
@@ -1120,6 +1285,7 @@ def _summarise(
     worker_runs: int,
     duplicates: tuple[int, int],
     reports: Sequence[DeliveryReport],
+    sim: _Simulation,
 ) -> DemoSummary:
     statuses: Counter[Status] = Counter()
     severities: Counter[Severity] = Counter()
@@ -1129,9 +1295,10 @@ def _summarise(
     auto_solved = auto_replies = events = 0
     with_version = unsupported = status_updates = breached_tickets = 0
     accepted = declined = waiting = escalation_changes = reassignments = 0
+    cc_tickets = erased_tickets = 0
     references: list[str] = []
-    best: tuple[int, int, UUID] | None = None
-    for position, tid in enumerate(desk.ticket_ids()):
+    best: tuple[tuple[bool, int], UUID] | None = None
+    for tid in desk.ticket_ids():
         view = desk.get(tid)
         statuses[view.status] += 1
         severities[view.severity] += 1
@@ -1139,10 +1306,12 @@ def _summarise(
         with_version += view.product_version is not None
         unsupported += view.supported is False
         waiting += view.pending_escalation is not None
+        erased_tickets += view.erased_at is not None
         history = desk.history(tid)
         events += len(history)
         names = {type(e).__name__ for e in history}
         breached_tickets += "UpdateOverdue" in names
+        cc_tickets += "CcAdded" in names
         for event in history:
             kinds[type(event).__name__] += 1
             if isinstance(event, Ticket.Solved) and event.automatic:
@@ -1161,21 +1330,30 @@ def _summarise(
                 references.append(event.reference)
             elif isinstance(event, Ticket.SurveyAnswered):
                 ratings[event.rating] += 1
-        # the example: the ticket with the most kinds of events, short enough to read
-        score = len(names) + (2 if "FollowUpCreated" in names else 0)
-        if len(history) <= 18 and (best is None or score > best[0]):
-            best = (score, -position, tid)
+        # the example: a ticket a CC'd colleague answered on, if any, with the most kinds of
+        # events, short enough to read, and not erased (its texts read [erased])
+        cc_replied = any(
+            isinstance(e, Ticket.Responded)
+            and e.role == "customer"
+            and not e.auto_submitted
+            and e.by != view.requester
+            for e in history
+        )
+        score = (cc_replied, len(names) + (2 if "FollowUpCreated" in names else 0))
+        readable = view.erased_at is None
+        if readable and len(history) <= 18 and (best is None or score > best[0]):
+            best = (score, tid)
     timeline: tuple[TimelineEntry, ...] = ()
     example: UUID | None = None
     subject = ""
     follow_ups: tuple[UUID, ...] = ()
     if best is not None:
-        example = best[2]
+        example = best[1]
         view = desk.get(example)
         subject = f"{view.subject} ({view.severity.name}, {view.requester}, via {view.channel})"
         follow_ups = view.follow_ups
         timeline = tuple(
-            TimelineEntry(event=type(e).__name__, at=e.timestamp, detail=_detail(e))
+            TimelineEntry(event=type(e).__name__, at=e.timestamp, detail=_detail(e, view.requester))
             for e in desk.history(example)
         )
     queue = desk.queue()
@@ -1225,6 +1403,13 @@ def _summarise(
         notifications_failed=sum(r.failed for r in reports),
         notifications_pending=last.pending,
         delivery_runs=len(reports),
+        cc_tickets=cc_tickets,
+        cc_replies=sim.cc_replies,
+        stranger_replies=sum(m.outcome == "new_ticket" for m in desk.stranger_messages()),
+        erased_requesters=int(sim.forgotten is not None),
+        erased_tickets=erased_tickets,
+        erased_at=sim.forgotten_at,
+        erased_address=sim.forgotten,
         queue_size=len(queue),
         queue_top=tuple(_queue_entry(view) for view in queue[:QUEUE_TOP]),
         example_ticket=example,
@@ -1234,8 +1419,8 @@ def _summarise(
     )
 
 
-def _detail(event: object) -> str:
-    """A few words about one stored event, for the example timeline."""
+def _detail(event: object, requester: str) -> str:
+    """A few words about one stored event of `requester`'s ticket, for the example timeline."""
     if isinstance(event, Ticket.Submitted):
         origin = f", follow-up of {str(event.follow_up_of)[:8]}" if event.follow_up_of else ""
         version = ""
@@ -1253,6 +1438,8 @@ def _detail(event: object) -> str:
             return f"{event.by} {what} -> {event.status}"
         if event.auto_submitted:
             return f"auto-reply from {event.by}, status stays {event.status}"
+        if event.by != requester:
+            return f"{event.by} (CC) replied -> {event.status}"
         return f"customer replied -> {event.status}"
     if isinstance(event, Ticket.Solved):
         return "automatically, no answer for 7 days" if event.automatic else f"by {event.by}"
@@ -1280,6 +1467,10 @@ def _detail(event: object) -> str:
         return f"{event.reference} by {event.by}"
     if isinstance(event, Ticket.SurveyAnswered):
         return f"rating {event.rating}/5: {event.comment}"
+    if isinstance(event, Ticket.CcAdded | Ticket.CcRemoved):
+        return f"{event.address} by the {event.role}"
+    if isinstance(event, Ticket.Erased):
+        return f"personal data erased at the request of {event.by}"
     return ""
 
 
@@ -1292,6 +1483,19 @@ def _local(at: _dt.datetime, zone: str) -> str:
 
 def _counts(pairs: Sequence[tuple[Any, int]]) -> str:
     return ", ".join(f"{getattr(key, 'name', key)} {count}" for key, count in pairs)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def _erased(s: DemoSummary) -> str:
+    if s.erased_at is None:
+        return "0 requesters  (nobody had submitted before the erasure request)"
+    return (
+        f"{_plural(s.erased_requesters, 'requester')} ({_plural(s.erased_tickets, 'ticket')})"
+        f"  (forget_requester on {_local(s.erased_at, s.zone)}: personal fields read [erased])"
+    )
 
 
 def format_summary(summary: DemoSummary) -> str:
@@ -1320,6 +1524,10 @@ def format_summary(summary: DemoSummary) -> str:
         f"  duplicates absorbed  {s.duplicates_absorbed} of {s.duplicates_delivered}"
         "  (same message delivered twice)",
         f"  auto-replies         {s.auto_replies}  (out-of-office, recorded, changed nothing)",
+        f"  CC replies           {s.cc_replies}  (colleagues CC'd at submit on"
+        f" {_plural(s.cc_tickets, 'ticket')}; their replies landed)",
+        f"  stranger replies     {s.stranger_replies} (new tickets)  (sender not on the ticket:"
+        " a plus-address or a colleague nobody CC'd)",
         f"  unsupported version  {s.unsupported} of {s.with_version} tickets that named one"
         f"  (supported: {supported})",
         f"  update SLA breaches  {s.sla_breaches} on {s.breached_tickets} tickets"
@@ -1334,6 +1542,7 @@ def format_summary(summary: DemoSummary) -> str:
         f" {s.notifications_requested} requested: {s.notifications_retried} retried,"
         f" {s.notifications_failed} failed for good, {s.notifications_pending} pending"
         f"  ({s.delivery_runs} delivery runs)",
+        f"  erased               {_erased(s)}",
         f"  events stored        {s.events}  (from {s.commands} commands and"
         f" {s.worker_runs} worker runs)",
         f"  database             {s.db_path}",

@@ -557,6 +557,17 @@ class SupportDesk:
 
         return self._retrying(tid, attempt)
 
+    def _follows(self, ticket: Ticket, ancestor: UUID) -> bool:
+        """Whether `ticket` is a follow-up (of a follow-up ...) of ticket `ancestor`."""
+        seen = 0
+        parent = ticket.follow_up_of
+        while parent is not None and seen < 1000:
+            if parent == ancestor:
+                return True
+            parent = self._load(parent).follow_up_of
+            seen += 1
+        return False
+
     def _resubmitted(self, landed: UUID, requester: str) -> UUID:
         """Message `mid` submitted ticket `landed` already: the same requester gets it back;
         another sender reusing the message id is refused without learning the ticket."""
@@ -576,15 +587,17 @@ class SupportDesk:
         """Message `mid` took effect already, on ticket `landed`. The same sender gets that
         ticket back (nothing is recorded again); anyone else reusing the message id is
         refused and recorded, and learns nothing about the ticket it landed on."""
-        address = by
-        if address is None:
-            address = self._keys.reveal(self._load(tid).requester)
+        answered = self._load(tid)
+        address = by if by is not None else self._keys.reveal(answered.requester)
         try:
             owner = self._load(landed)
         except TicketNotFound:
             return landed
-        if self._customer_role(owner, address) in (Role.REQUESTER, Role.CC):
+        customer = (Role.REQUESTER, Role.CC)
+        if self._customer_role(owner, address) in customer:
             return landed
+        if self._customer_role(answered, address) in customer and self._follows(owner, tid):
+            return landed  # their reply to a closed ticket started (or reached) this follow-up
         if address != ERASED:
             key = self._keys.key_for_address(address)
             record = StrangerMessage.record(
