@@ -194,8 +194,8 @@ def _audit_lines(doc: dict[str, Any]) -> list[str]:
         f"| audit | {audit['events']:,} | {audit['seconds']:.2f} | {audit['events_per_s']:,.0f} "
         f"| {doc['ratio']:.2f} |",
         "",
-        "| log events | max RSS before MB | max RSS after MB | RSS added MB "
-        "| tracemalloc peak MB |",
+        "| log events | process max RSS before MB | process max RSS after MB "
+        "| RSS added MB (peak during - at start) | tracemalloc peak MB |",
         "| ---: | ---: | ---: | ---: | ---: |",
     ]
     lines.extend(

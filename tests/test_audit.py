@@ -121,7 +121,7 @@ def test_event_after_a_due_timer_that_did_not_fire_is_reported(desk: SupportDesk
     policy = desk.policy_for(tid)
     ticket.customer_reply(
         policy,
-        by="ann@example.com",
+        by=ticket.requester,
         body="late",
         message_id=None,
         auto_submitted=False,
@@ -211,7 +211,7 @@ def test_follow_up_link_to_missing_ticket_is_reported(
     desk.run_due_timers()
     ticket = desk._load(tid)
     ticket.record_follow_up(
-        follow_up_id=follow_up_id(tid, 1), by="ann@example.com", message_id=None, at=clock.now()
+        follow_up_id=follow_up_id(tid, 1), by=ticket.requester, message_id=None, at=clock.now()
     )
     saved(desk, ticket)
     report = audit(desk)

@@ -27,6 +27,7 @@ from supportflow.audit._ledger import (
     TicketState,
     _Filter,
     pack,
+    unpack,
 )
 from supportflow.audit._scan import _uuid, read_batch
 from supportflow.policy import Action
@@ -257,3 +258,39 @@ def test_scan_uuid_equals_the_uuid_constructor(value: UUID) -> None:
         str(expected),
         expected.is_safe,
     )
+
+
+@given(
+    st.one_of(st.none(), st.text(max_size=40)),
+    st.lists(st.text(max_size=40), max_size=5).map(tuple),
+    st.one_of(st.none(), st.text(max_size=20)),
+)
+@settings(max_examples=30)
+def test_packed_record_keeps_the_people_on_the_ticket(
+    requester: str | None, cc: tuple[str, ...], assignee: str | None
+) -> None:
+    """A packed record restores the requester's key, the CC keys and the assignee exactly."""
+    state = _closed(4)
+    state.requester, state.cc, state.assignee = requester, cc, assignee
+    known: list[SupportPolicy] = []
+    packed = pack(state, {}, known)
+    assert packed is not None
+    back = unpack(packed, known)
+    assert (back.requester, back.cc, back.assignee) == (requester, cc, assignee)
+
+
+@given(
+    st.sampled_from(list(Status)),
+    *(st.one_of(st.none(), st.just(START + _dt.timedelta(hours=h))) for h in (1, 2, 3)),
+)
+def test_due_instants_timer_due_at_equals_the_policys_due_timer(
+    status: Status,
+    solve: _dt.datetime | None,
+    close: _dt.datetime | None,
+    update: _dt.datetime | None,
+) -> None:
+    """The armed timer's due instant is the one `SupportPolicy.due_timer` gives (or None)."""
+    policy = SupportPolicy()
+    timer = policy.due_timer(status, solve_due_at=solve, close_due_at=close, update_due_at=update)
+    expected = None if timer is None else timer.due_at
+    assert DueInstants(policy).timer_due_at(status, solve, close, update) == expected

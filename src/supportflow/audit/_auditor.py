@@ -34,14 +34,13 @@ from ..policy import (
     Action,
     ReplyOutcome,
     Role,
-    Severity,
     Status,
     SupportPolicy,
     Transition,
     require_aware_utc,
 )
 from ..policy._transitions import transition_map
-from ..ticket import Ticket
+from ..ticket import Ticket, _same_address_key
 from ._fast import DueInstants, EventHasher, EventReader
 from ._history import build_history, iso, sealed_text
 from ._ledger import Ledger, MessageEffects, Samples, Spill, TicketState
@@ -63,6 +62,18 @@ _STATUS = {status.value: status for status in Status}
 _ACTION = {action.value: action for action in Action}
 _ROLE = {role.value: role for role in Role}
 _POLICY_TOPIC = get_topic(PolicyRecord.Adopted)
+
+_OTHER, _TIMER, _OVERDUE, _REPLY = 0, 1, 2, 3
+"""Kinds of ticket event for `_Check._rules`: a `Solved` or `Closed` (automatic when a timer
+fired it), an `UpdateOverdue`, a `Responded` (the message a `Reopened` waits for), the rest."""
+
+_Handler = Callable[[TicketState, Notification, Any, SupportPolicy], None]
+
+
+def _address_key(value: object) -> str | None:
+    """What two stored addresses of one ticket are compared by (the ticket's own rule:
+    `supportflow.ticket._same_address_key`); None for a value that is not text."""
+    return _same_address_key(value) if isinstance(value, str) else None
 
 
 def _kind(event: object) -> str:
@@ -113,8 +124,11 @@ class _Check:
         self.auto_solves = 0
         self.auto_closes = 0
         self.max_lag: float | None = None
-        self._tables: dict[int, Mapping[tuple[Status, Action], Transition]] = {}
+        self._tables: dict[int, Mapping[tuple[str, str], Transition]] = {}
         self._due: dict[int, DueInstants] = {}
+        self._entries: dict[type, tuple[int, _Handler]] = {}
+        """Per event class, how it is checked (`_entry`)."""
+        self._live = self.tickets.live
 
     def due(self, policy: SupportPolicy) -> DueInstants:
         """The policy's due instants (same answers, computed faster; see `_fast`)."""
@@ -127,8 +141,11 @@ class _Check:
         """`policy.transition(status, action)`, with the table indexed once per policy."""
         table = self._tables.get(id(policy))  # registry policies live as long as the audit
         if table is None:
-            table = self._tables[id(policy)] = transition_map(policy.transitions)
-        return table.get((status, action))
+            table = self._tables[id(policy)] = {
+                (s._name_, a._name_): row
+                for (s, a), row in transition_map(policy.transitions).items()
+            }  # keyed by the members' names: an enum member hashes in Python, its name in C
+        return table.get((status._name_, action._name_))
 
     # -- reporting -----------------------------------------------------------------------------
 
@@ -187,14 +204,18 @@ class _Check:
 
     def ticket_event(self, n: Notification, event: Any, digest: bytes) -> None:
         """Check one ticket event; `digest` is its hash (32 bytes)."""
-        self._ticket_event(n, event, digest)
-        self.tickets.settle(event.originator_id)  # a finished ticket's record leaves memory
+        state = self._ticket_event(n, event, digest)
+        if state.status is Status.CLOSED or state.broken or state.policy is None:
+            self.tickets.settle(event.originator_id)  # a finished ticket's record leaves memory
 
-    def _ticket_event(self, n: Notification, event: Any, digest: bytes) -> None:
+    def _ticket_event(self, n: Notification, event: Any, digest: bytes) -> _State:
+        """Check one ticket event; the ticket's record after it."""
         tid: UUID = event.originator_id
         version: int = event.originator_version
         at: _dt.datetime = event.timestamp
-        state = self._state(tid)
+        state = self._live.get(tid.int)
+        if state is None:
+            state = self.tickets.get(tid)
         previous = getattr(event, "previous_hash", None)
         if state is None:
             state = _State(version, digest, at)
@@ -210,7 +231,7 @@ class _Check:
                     f"position {version}",
                 )
                 state.broken = True
-                return
+                return state
             if previous != GENESIS:
                 self.violation(
                     "chain",
@@ -222,7 +243,7 @@ class _Check:
                 )
                 state.broken = True
             self._first(state, n, event)
-            return
+            return state
         expected = state.version + 1
         if version != expected:
             if version < expected:
@@ -234,7 +255,7 @@ class _Check:
                     f"appears at log position {n.id}, after event {state.version} of the same "
                     "ticket: the row was re-inserted with another id (moved in the log)",
                 )
-                return  # not the ticket's next event: leave the state as it was
+                return state  # not the ticket's next event: leave the state as it was
             missing = (
                 f"event {expected} is"
                 if version == expected + 1
@@ -273,15 +294,17 @@ class _Check:
         state.version = version
         state.last_hash = digest
         prior_at = state.last_at
-        state.last_at = max(at, state.last_at)
+        if at > prior_at:
+            state.last_at = at
         if state.broken or state.policy is None:
-            return
+            return state
         if self.as_of is not None and at > self.as_of:
-            return
+            return state
         self.events += 1
         self._rules(state, n, event, prior_at)
         if self.what_if is not None:
             self.what_if.event(event)
+        return state
 
     # -- lifecycle rules -------------------------------------------------------------------------
 
@@ -302,6 +325,7 @@ class _Check:
             return  # submitted after the audit time: only its integrity is checked
         self.existing += 1
         state.policy = policy
+        state.requester = _address_key(event.requester)
         state.severity = event.severity
         state.update_due = event.update_due_at
         state.update_since = event.timestamp if event.update_due_at is not None else None
@@ -310,7 +334,7 @@ class _Check:
             event,
             "update_due_at",
             event.update_due_at,
-            self.due(policy).update_due_at(Severity(event.severity), event.timestamp),
+            self.due(policy).update_due_at(event.severity, event.timestamp),
         )
         self.events += 1
         if event.follow_up_of is not None:
@@ -351,27 +375,6 @@ class _Check:
             f"message id {mid!r} takes effect again; it already took effect on ticket {seen[0]}",
         )
 
-    def _timer_before(
-        self, state: _State, n: Notification, event: Any, policy: SupportPolicy
-    ) -> None:
-        timer = policy.due_timer(
-            state.status,
-            solve_due_at=state.solve_due,
-            close_due_at=state.close_due,
-            update_due_at=state.armed_update_due(),
-        )
-        if timer is not None and timer.due_at <= event.timestamp:
-            name = timer.kind.value.replace("_", "-")
-            self.violation(
-                "timer-missed",
-                event.originator_id,
-                event.originator_version,
-                n.id,
-                f"the {name} timer was due at {iso(timer.due_at)} but this "
-                f"{type(event).__name__} at {iso(event.timestamp)} came first; a timer fires at "
-                "its due instant, before anything later",
-            )
-
     def _transition(
         self, state: _State, n: Notification, event: Any, action: Action, policy: SupportPolicy
     ) -> Any:
@@ -402,135 +405,301 @@ class _Check:
     def _rules(self, state: _State, n: Notification, event: Any, prior_at: _dt.datetime) -> None:
         policy = state.policy
         assert policy is not None
-        tid: UUID = event.originator_id
-        at: _dt.datetime = event.timestamp
-        automatic = isinstance(event, Ticket.Solved | Ticket.Closed) and event.automatic
-        if state.reopen_action is not None and not isinstance(event, Ticket.Responded):
+        entry = self._entries.get(event.__class__)
+        if entry is None:
+            entry = self._entries[event.__class__] = self._entry(event.__class__)
+        kind, handler = entry
+        if state.reopen_action is not None and kind is not _REPLY:
             self.violation(
                 "transition",
-                tid,
+                event.originator_id,
                 event.originator_version,
                 n.id,
                 "a Reopened must be followed by the message that reopened the ticket, found "
                 f"{type(event).__name__}",
             )
             state.reopen_action = None
-        if automatic:
+        if kind is _TIMER and event.automatic:
             self._automatic(state, n, event, policy, prior_at)
             return
-        if isinstance(event, Ticket.UpdateOverdue):
+        if kind is _OVERDUE:
             self._update_overdue(state, n, event, policy, prior_at)
             return
-        self._timer_before(state, n, event, policy)
-        self._update_clock(state, event)
-        if isinstance(event, Ticket.Assigned):
-            row = self._transition(state, n, event, Action.ASSIGN, policy)
-            if row is not None:
-                self._fact(n, event, "status", event.status, row.to.value)
-            self._fact(n, event, "previous", event.previous, state.assignee)
-            state.assignee = event.agent
-            state.status = _STATUS.get(event.status, state.status)
-        elif isinstance(event, Ticket.Responded):
-            self._responded(state, n, event, policy)
-        elif isinstance(event, Ticket.Solved):
-            row = self._transition(state, n, event, Action.SOLVE, policy)
-            if row is not None and not row.records:
-                self.violation(
-                    "transition",
-                    tid,
-                    event.originator_version,
-                    n.id,
-                    f"solve in status {state.status.name} records nothing under its policy",
+        # a timer due before this event must have fired first
+        due = self._due.get(id(policy)) or self.due(policy)
+        armed = due.timer_due_at(
+            state.status,
+            state.solve_due,
+            state.close_due,
+            None if state.update_overdue else state.update_due,
+        )
+        if armed is not None and armed <= event.timestamp:
+            self._timer_missed(n, event, state, policy)
+        # follow the update clock the event records (see `_update_clock`)
+        if kind is _TIMER:
+            self._update_clock(state, None, None)
+        else:
+            fields = event.__dict__
+            if "update_due_at" in fields:
+                self._update_clock(
+                    state,
+                    fields["update_due_at"],
+                    fields.get("update_clock_since", state.update_since),
                 )
-            self._fact(
-                n, event, "close_due_at", event.close_due_at, self.due(policy).close_due_at(at)
+        handler(state, n, event, policy)
+
+    def _entry(self, cls: type) -> tuple[int, _Handler]:
+        """How events of class `cls` are checked: (kind, handler)."""
+        table: dict[type, tuple[int, _Handler]] = {
+            Ticket.Solved: (_TIMER, self._agent_solved),
+            Ticket.Closed: (_TIMER, self._closed_by_hand),
+            Ticket.UpdateOverdue: (_OVERDUE, self._nothing),
+            Ticket.Assigned: (_OTHER, self._assigned),
+            Ticket.Responded: (_REPLY, self._responded),
+            Ticket.Reopened: (_OTHER, self._reopened),
+            Ticket.FollowUpCreated: (_OTHER, self._follow_up_created),
+            Ticket.EscalationRequested: (_OTHER, self._customer_request),
+            Ticket.EscalationReviewed: (_OTHER, self._bookkeeping),
+            Ticket.BugLinked: (_OTHER, self._bookkeeping),
+            Ticket.SurveyAnswered: (_OTHER, self._customer_request),
+            Ticket.SeverityChanged: (_OTHER, self._severity_changed),
+            Ticket.CcAdded: (_OTHER, self._cc_changed),
+            Ticket.CcRemoved: (_OTHER, self._cc_changed),
+        }
+        found = table.get(cls)
+        if found is not None:
+            return found
+        for base, (kind, handler) in table.items():  # a subclass: checked as its class...
+            if issubclass(cls, base):
+                if base in _BOOKKEEPING_ACTIONS:  # ...except against the table (exact rows)
+                    customer = base in (Ticket.EscalationRequested, Ticket.SurveyAnswered)
+                    return _OTHER, self._customer_only if customer else self._nothing
+                return kind, handler
+        return _OTHER, self._nothing  # e.g. Erased: who erased changes nothing checked here
+
+    def _timer_missed(
+        self, n: Notification, event: Any, state: _State, policy: SupportPolicy
+    ) -> None:
+        timer = policy.due_timer(
+            state.status,
+            solve_due_at=state.solve_due,
+            close_due_at=state.close_due,
+            update_due_at=state.armed_update_due(),
+        )
+        assert timer is not None
+        name = timer.kind.value.replace("_", "-")
+        self.violation(
+            "timer-missed",
+            event.originator_id,
+            event.originator_version,
+            n.id,
+            f"the {name} timer was due at {iso(timer.due_at)} but this "
+            f"{type(event).__name__} at {iso(event.timestamp)} came first; a timer fires at "
+            "its due instant, before anything later",
+        )
+
+    # -- who acted ---------------------------------------------------------------------------------
+
+    def _customer(
+        self,
+        state: _State,
+        n: Notification,
+        event: Any,
+        by: Any,
+        what: str,
+        *,
+        requester_only: bool = False,
+    ) -> None:
+        """Report `event` unless `by` is the ticket's requester (or, unless `requester_only`,
+        an address on its CC list at this moment), compared as the ticket compares them."""
+        key = _address_key(by)
+        if key is not None:
+            if key == state.requester or (not requester_only and key in state.cc):
+                return
+            requester = state.requester
+            if requester is not None and requester[:6] == "plain:" and key[:6] == "blind:":
+                return  # a requester stored before sealing: no blind index to compare with
+        who = "not the requester" if requester_only else "neither the requester nor on the CC list"
+        self.violation(
+            "permission",
+            event.originator_id,
+            event.originator_version,
+            n.id,
+            f"{what} by someone who is {who}",
+        )
+
+    # -- one handler per event class ---------------------------------------------------------------
+
+    def _nothing(self, state: _State, n: Notification, event: Any, policy: SupportPolicy) -> None:
+        return None
+
+    def _assigned(self, state: _State, n: Notification, event: Any, policy: SupportPolicy) -> None:
+        row = self._transition(state, n, event, Action.ASSIGN, policy)
+        if row is not None:
+            self._fact(n, event, "status", event.status, row.to.value)
+        self._fact(n, event, "previous", event.previous, state.assignee)
+        state.assignee = event.agent
+        state.status = _STATUS.get(event.status, state.status)
+
+    def _agent_solved(
+        self, state: _State, n: Notification, event: Any, policy: SupportPolicy
+    ) -> None:
+        row = self._transition(state, n, event, Action.SOLVE, policy)
+        if row is not None and not row.records:
+            self.violation(
+                "transition",
+                event.originator_id,
+                event.originator_version,
+                n.id,
+                f"solve in status {state.status.name} records nothing under its policy",
             )
-            self.agent_solves += 1
-            self._solved(state, event)
-        elif isinstance(event, Ticket.Reopened):
-            action = _ACTION.get(
-                "customer_reply" if event.reason == "customer_reply" else event.reason
+        self._fact(
+            n,
+            event,
+            "close_due_at",
+            event.close_due_at,
+            self.due(policy).close_due_at(event.timestamp),
+        )
+        self.agent_solves += 1
+        self._solved(state, event)
+
+    def _reopened(self, state: _State, n: Notification, event: Any, policy: SupportPolicy) -> None:
+        if event.reason == "customer_reply":
+            self._customer(state, n, event, event.by, "reopened by a customer reply")
+        action = _ACTION.get(event.reason)
+        row = None if action is None else self.row(policy, state.status, action)
+        if row is None or not row.reopens:
+            self.violation(
+                "transition",
+                event.originator_id,
+                event.originator_version,
+                n.id,
+                f"reopened ({event.reason}) in status {state.status.name}; only a "
+                "message to a SOLVED ticket reopens it",
             )
-            row = None if action is None else self.row(policy, state.status, action)
-            if row is None or not row.reopens:
-                self.violation(
-                    "transition",
-                    tid,
-                    event.originator_version,
-                    n.id,
-                    f"reopened ({event.reason}) in status {state.status.name}; only a "
-                    "message to a SOLVED ticket reopens it",
-                )
-            state.reopen_action = action
-            state.status = Status.OPEN
-            state.close_due = None
-            self.reopens += 1
-        elif isinstance(event, Ticket.Closed):
+        state.reopen_action = action
+        state.status = Status.OPEN
+        state.close_due = None
+        self.reopens += 1
+
+    def _closed_by_hand(
+        self, state: _State, n: Notification, event: Any, policy: SupportPolicy
+    ) -> None:
+        self.violation(
+            "transition",
+            event.originator_id,
+            event.originator_version,
+            n.id,
+            "closed by hand; a ticket is only closed by its close timer",
+        )
+        state.status, state.close_due, state.solve_due = Status.CLOSED, None, None
+
+    def _follow_up_created(
+        self, state: _State, n: Notification, event: Any, policy: SupportPolicy
+    ) -> None:
+        tid: UUID = event.originator_id
+        self._customer(state, n, event, event.by, "a reply to the closed ticket (a follow-up)")
+        outcome = policy.reply_outcome(state.status)
+        if outcome is not ReplyOutcome.FOLLOW_UP:
             self.violation(
                 "transition",
                 tid,
                 event.originator_version,
                 n.id,
-                "closed by hand; a ticket is only closed by its close timer",
+                f"a follow-up was created from status {state.status.name}; its policy "
+                f"says a customer reply there is {outcome.value}",
             )
-            state.status, state.close_due, state.solve_due = Status.CLOSED, None, None
-        elif isinstance(event, Ticket.FollowUpCreated):
-            outcome = policy.reply_outcome(state.status)
-            if outcome is not ReplyOutcome.FOLLOW_UP:
-                self.violation(
-                    "transition",
-                    tid,
-                    event.originator_version,
-                    n.id,
-                    f"a follow-up was created from status {state.status.name}; its policy "
-                    f"says a customer reply there is {outcome.value}",
-                )
-            state.follow_ups += 1
-            self._fact(
-                n, event, "follow_up_id", event.follow_up_id, follow_up_id(tid, state.follow_ups)
+        state.follow_ups += 1
+        self._fact(
+            n, event, "follow_up_id", event.follow_up_id, follow_up_id(tid, state.follow_ups)
+        )
+        self.follow_ups += 1
+        child = event.follow_up_id
+        claim = self.links_from_child.pop(child, None)
+        if claim is None:
+            self.links_from_parent[child] = (tid, event.originator_version, n.id)
+        elif claim[0] != tid:
+            self.violation(
+                "follow-up-link",
+                tid,
+                event.originator_version,
+                n.id,
+                f"records follow-up {child}, which says it follows up ticket {claim[0]}",
             )
-            self.follow_ups += 1
-            child = event.follow_up_id
-            claim = self.links_from_child.pop(child, None)
-            if claim is None:
-                self.links_from_parent[child] = (tid, event.originator_version, n.id)
-            elif claim[0] != tid:
-                self.violation(
-                    "follow-up-link",
-                    tid,
-                    event.originator_version,
-                    n.id,
-                    f"records follow-up {child}, which says it follows up ticket {claim[0]}",
-                )
-            if event.message_id is not None:
-                self._effect(
-                    event.message_id, child, "follow-up", tid, event.originator_version, n.id
-                )
-        elif type(event) in _BOOKKEEPING_ACTIONS:
-            self._transition(state, n, event, _BOOKKEEPING_ACTIONS[type(event)], policy)
-        elif isinstance(event, Ticket.SeverityChanged):
-            self._transition(state, n, event, Action.CHANGE_SEVERITY, policy)
-            self._fact(n, event, "previous", event.previous, state.severity)
-            if event.severity == event.previous:
-                self.violation(
-                    "fact", tid, event.originator_version, n.id, "severity changed to itself"
-                )
-            state.severity = event.severity
-        elif isinstance(event, Ticket.CcAdded | Ticket.CcRemoved):
-            # not a lifecycle transition (any status); who did it must hold the permission
-            action = Action.ADD_CC if isinstance(event, Ticket.CcAdded) else Action.REMOVE_CC
-            role = _ROLE.get(event.role)
-            if role is None or not policy.may(role, action):
-                allowed = ", ".join(sorted(r.value for r in policy.roles_for(action)))
-                self.violation(
-                    "permission",
-                    tid,
-                    event.originator_version,
-                    n.id,
-                    f"{action.value} recorded as done by a {event.role}; its policy allows "
-                    f"{allowed or 'nobody'}",
-                )
-        # Ticket.Erased records who erased the requester's data; it changes no state checked here
+        if event.message_id is not None:
+            self._effect(event.message_id, child, "follow-up", tid, event.originator_version, n.id)
+
+    def _bookkeeping(
+        self, state: _State, n: Notification, event: Any, policy: SupportPolicy
+    ) -> None:
+        self._transition(state, n, event, _BOOKKEEPING_ACTIONS[type(event)], policy)
+
+    def _customer_request(
+        self, state: _State, n: Notification, event: Any, policy: SupportPolicy
+    ) -> None:
+        """An escalation request or a survey answer: the customer's, and allowed now."""
+        self._customer_only(state, n, event, policy)
+        self._transition(state, n, event, _BOOKKEEPING_ACTIONS[type(event)], policy)
+
+    def _customer_only(
+        self, state: _State, n: Notification, event: Any, policy: SupportPolicy
+    ) -> None:
+        what = (
+            "a survey answer"
+            if isinstance(event, Ticket.SurveyAnswered)
+            else "an escalation request"
+        )
+        self._customer(state, n, event, event.by, what)
+
+    def _severity_changed(
+        self, state: _State, n: Notification, event: Any, policy: SupportPolicy
+    ) -> None:
+        self._transition(state, n, event, Action.CHANGE_SEVERITY, policy)
+        self._fact(n, event, "previous", event.previous, state.severity)
+        if event.severity == event.previous:
+            self.violation(
+                "fact",
+                event.originator_id,
+                event.originator_version,
+                n.id,
+                "severity changed to itself",
+            )
+        state.severity = event.severity
+
+    def _cc_changed(
+        self, state: _State, n: Notification, event: Any, policy: SupportPolicy
+    ) -> None:
+        # not a lifecycle transition (any status); who did it must hold the permission
+        adding = isinstance(event, Ticket.CcAdded)
+        action = Action.ADD_CC if adding else Action.REMOVE_CC
+        role = _ROLE.get(event.role)
+        if role is None or not policy.may(role, action):
+            allowed = ", ".join(sorted(r.value for r in policy.roles_for(action)))
+            self.violation(
+                "permission",
+                event.originator_id,
+                event.originator_version,
+                n.id,
+                f"{action.value} recorded as done by a {event.role}; its policy allows "
+                f"{allowed or 'nobody'}",
+            )
+        if event.role == Role.REQUESTER.value:
+            self._customer(
+                state,
+                n,
+                event,
+                event.by,
+                f"{action.value} recorded as done by the requester, but",
+                requester_only=True,
+            )
+        key = _address_key(event.address)
+        if key is None:
+            return
+        if adding:
+            if key not in state.cc:
+                state.cc = (*state.cc, key)
+        elif key in state.cc:
+            state.cc = tuple(k for k in state.cc if k != key)
 
     def _responded(self, state: _State, n: Notification, event: Any, policy: SupportPolicy) -> None:
         tid: UUID = event.originator_id
@@ -542,20 +711,22 @@ class _Check:
             if state.first_response is None:
                 state.first_response = at
                 self.first_response.add(at - state.created)
-        elif event.auto_submitted:
-            action = Action.AUTO_REPLY
         else:
-            action = Action.CUSTOMER_REPLY
-            outcome = policy.reply_outcome(state.status)
-            if outcome is ReplyOutcome.FOLLOW_UP:
-                self.violation(
-                    "transition",
-                    tid,
-                    event.originator_version,
-                    n.id,
-                    f"a customer reply was recorded on a {state.status.name} ticket; its "
-                    "policy makes it a follow-up ticket",
-                )
+            self._customer(state, n, event, event.by, "a customer message")
+            if event.auto_submitted:
+                action = Action.AUTO_REPLY
+            else:
+                action = Action.CUSTOMER_REPLY
+                outcome = policy.reply_outcome(state.status)
+                if outcome is ReplyOutcome.FOLLOW_UP:
+                    self.violation(
+                        "transition",
+                        tid,
+                        event.originator_version,
+                        n.id,
+                        f"a customer reply was recorded on a {state.status.name} ticket; its "
+                        "policy makes it a follow-up ticket",
+                    )
         if reopened_by is not None and reopened_by is not action:
             self.violation(
                 "transition",
@@ -596,18 +767,9 @@ class _Check:
             self.time_to_solve.add(event.timestamp - state.created)
 
     @staticmethod
-    def _update_clock(state: _State, event: Any) -> None:
+    def _update_clock(state: _State, due: Any, since: Any) -> None:
         """Follow the update clock the events record. A clock that (re)started clears the
         breach; a re-targeted one (a severity change: same start) keeps it."""
-        since = state.update_since
-        if isinstance(event, Ticket.Solved | Ticket.Closed):
-            due: _dt.datetime | None = None
-            since = None
-        elif hasattr(event, "update_due_at"):
-            due = event.update_due_at
-            since = getattr(event, "update_clock_since", since)
-        else:
-            return
         if since != state.update_since:
             state.update_overdue = False
         state.update_due = due
@@ -770,17 +932,21 @@ class _Check:
 
 
 _FIELDS: dict[type, frozenset[str]] = {}
+_MISSING = "fields of the event are missing"
+
+
+def _field_names(cls: type) -> frozenset[str]:
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = frozenset(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 def _complete(event: Any) -> bool:
     """Whether a decoded event has every field of its class (a row whose JSON lost fields
     decodes without complaint, then breaks whoever reads the missing one)."""
-    kind = type(event)
-    names = _FIELDS.get(kind)
-    if names is None:
-        names = _FIELDS[kind] = frozenset(f.name for f in dataclasses.fields(kind))
     present: dict[str, Any] = event.__dict__
-    return names <= present.keys()
+    return _field_names(type(event)) <= present.keys()
 
 
 def _aware_times(event: Any) -> bool:
@@ -902,11 +1068,33 @@ class Auditor:
         event_hash = EventHasher()
         # The what-if simulator reads whole events: then every event goes through the mapper.
         reader = EventReader(mapper, ticket_topics) if simulator is None else None
+        fast = None if reader is None or sealed is not None else reader.read
+        ticket_event = check.ticket_event
+        event: Any
         for n in self.notifications():
             position = n.id
             is_ticket = n.topic in ticket_topics
-            read = reader.read(n) if is_ticket and reader is not None else None
-            event: Any
+            if is_ticket and fast is not None:
+                # the common case, in short: a ticket event read in one pass (aware times by
+                # construction), no seal to follow
+                read = fast(n)
+                if read is not None:
+                    event, digest = read
+                    names = _FIELDS.get(event.__class__) or _field_names(event.__class__)
+                    if not names <= event.__dict__.keys():
+                        check.unreadable(n, ValueError(_MISSING), kind="ticket")
+                        continue
+                    ticket_event(n, event, digest)
+                    if event.originator_version == 1 and len(sample) < timelines:
+                        sample.append(event.originator_id)
+                    at = event.timestamp
+                    if (as_of is None or at <= as_of) and (
+                        check.latest is None or at > check.latest
+                    ):
+                        check.latest = at
+                    continue
+            else:
+                read = reader.read(n) if is_ticket and reader is not None else None
             digest = b""
             if read is not None:
                 event, digest = read
@@ -925,7 +1113,7 @@ class Auditor:
                         digest = event_hash.digest(event)
             # The reader's events are aware: it leaves a naive time to the mapper and this check.
             if is_ticket and event is not None and not _complete(event):
-                check.unreadable(n, ValueError("fields of the event are missing"), kind="ticket")
+                check.unreadable(n, ValueError(_MISSING), kind="ticket")
                 event = None
             if is_ticket and event is not None and read is None and not _aware_times(event):
                 check.unreadable(

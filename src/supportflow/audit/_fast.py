@@ -15,7 +15,8 @@
   escape that could hide one or a ``_type_`` key, an upcast, bytes the mapper would refuse)
   returns None and the caller uses the mapper and `EventHasher`; the first event of each
   class is read both ways and a class whose event or bytes differ keeps the mapper.
-- `DueInstants`: `SupportPolicy.close_due_at` / `solve_due_at` for one policy, with the
+- `DueInstants`: `SupportPolicy.close_due_at` / `solve_due_at` (and the due instant of
+  `due_timer`, without building the `DueTimer`) for one policy, with the
   calendar-day addition done by the standard library's `zoneinfo` (the same tz database
   pendulum reads) when the resulting wall-clock time exists exactly once in the zone; a time
   in a DST gap or fold, a policy subclass or a datetime subclass goes to the policy's own
@@ -30,7 +31,7 @@ import hashlib
 import json
 import json.scanner
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -45,7 +46,11 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic, resolve_topic
 
 from .._chain import _datetime, canonical_bytes, event_hash, render
-from ..policy import Severity, SupportPolicy
+from ..policy import Severity, Status, SupportPolicy
+from ..policy._policy import _UPDATE_CLOCK_RUNS
+
+_CLOCK_RUNS = tuple(_UPDATE_CLOCK_RUNS)
+"""The same statuses as a tuple: `in` finds a member by identity, without hashing it."""
 
 __all__ = ["DueInstants", "EventHasher", "EventReader"]
 
@@ -200,6 +205,46 @@ _new = object.__new__
 _setattr = object.__setattr__
 _fromisoformat = _dt.datetime.fromisoformat
 _UTC = _dt.UTC
+_utc_iso = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{6})?\+00:00"
+).fullmatch
+"""Text exactly as `datetime.isoformat` writes an aware UTC instant: when `fromisoformat`
+accepts it, the same digits are the instant's canonical text (no `isoformat` needed)."""
+
+
+def _documented_encode(value: Any, _level: int) -> tuple[str]:
+    return (_ENCODER.encode(value),)
+
+
+def _one_shot_encoder() -> Callable[[Any, int], Sequence[str]]:
+    """`_ENCODER.encode` without its per-call set-up: the standard library's C encoder made
+    once, with the same settings and no check for circular references (parsed JSON has
+    none); it returns the text in chunks. `_ENCODER.encode` itself where the C encoder is
+    missing or answers otherwise."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return _documented_encode
+    try:
+        encoder: Callable[[Any, int], Sequence[str]] = make(
+            None,  # markers: no circular-reference check
+            _ENCODER.default,
+            json.encoder.encode_basestring_ascii,
+            None,  # indent
+            ":",
+            ",",
+            True,  # sort_keys
+            False,  # skipkeys
+            False,  # allow_nan
+        )
+        sample = {"b": [1, 2.5, None, True, "\u00e9\n"], "a": {"$u": "x", "c": {"z": 1, "y": 2}}}
+        if "".join(encoder(sample, 0)) != _ENCODER.encode(sample):
+            return _documented_encode
+    except Exception:  # another C signature: the documented way
+        return _documented_encode
+    return encoder
+
+
+_encode_chunks = _one_shot_encoder()
 
 
 def _tagged(fields: dict[str, Any]) -> list[str]:
@@ -227,11 +272,16 @@ def _untag(fields: dict[str, Any], values: dict[str, Any], keys: Iterable[str]) 
         if kind == "datetime_iso":
             decoded: Any = _fromisoformat(data)
             zone = decoded.tzinfo
-            if zone is _UTC:  # isoformat gives ...SS+00:00 or ...SS.ffffff+00:00
-                iso = decoded.isoformat()
-                fields[key] = {
-                    "$datetime": iso[:19] + ".000000Z" if len(iso) == 25 else iso[:26] + "Z"
-                }
+            if zone is _UTC:
+                if _utc_iso(data) is not None:  # `isoformat`'s own digits: the tag from them
+                    fields[key] = {
+                        "$datetime": data[:19] + ".000000Z" if len(data) == 25 else data[:26] + "Z"
+                    }
+                else:  # isoformat gives ...SS+00:00 or ...SS.ffffff+00:00
+                    iso = decoded.isoformat()
+                    fields[key] = {
+                        "$datetime": iso[:19] + ".000000Z" if len(iso) == 25 else iso[:26] + "Z"
+                    }
             elif zone is None:
                 raise _Unusual  # naive: the mapper's event goes through the auditor's check
             else:
@@ -272,9 +322,13 @@ class EventReader:
         self._topics = frozenset(topics)
         self._classes: dict[str, tuple[type, str] | None] = {}
         self._trusted: dict[str, bool] = {}
+        self._ready: dict[str, tuple[type, str]] = {}
+        """The classes read both ways once and found the same: (class, topic)."""
         self._hasher = EventHasher()
         self._keys: dict[str, tuple[str, ...]] = {}
         """Per topic, the top-level keys seen holding a transcoded value."""
+        self._ids: dict[int, str] = {}
+        """Recent originator ids' text (a ticket's events are near each other in the log)."""
 
     def _class(self, topic: str) -> tuple[type, str] | None:
         if topic in self._classes:
@@ -286,9 +340,18 @@ class EventReader:
             except Exception:  # the mapper reports it
                 cls = None
             if isinstance(cls, type) and getattr(cls, "class_version", 1) == 1:
-                found = (cls, _ENCODER.encode(get_topic(cls)))
+                found = (cls, get_topic(cls))
         self._classes[topic] = found
         return found
+
+    def _id_text(self, oid: UUID) -> str:
+        key = oid.int
+        text = self._ids.get(key)
+        if text is None:
+            if len(self._ids) >= _CACHE_LIMIT:
+                self._ids.clear()
+            text = self._ids[key] = str(oid)
+        return text
 
     def _fast(self, n: Notification, cls: type, topic: str) -> tuple[Any, bytes] | None:
         oid = n.originator_id
@@ -310,16 +373,21 @@ class EventReader:
             transcoded = text.count('"_type_"')
             if transcoded:
                 keys = self._keys.get(topic, ())
-                if _untag(fields, values, keys) != transcoded:
+                done = _untag(fields, values, keys)
+                if done != transcoded:
                     keys = self._keys[topic] = tuple(
                         {**dict.fromkeys(keys), **dict.fromkeys(_tagged(fields))}
                     )
-                    if _untag(fields, values, keys) != transcoded:
+                    if done + _untag(fields, values, keys) != transcoded:
                         return self._nested(text, n, cls, topic)
-            fields["originator_id"] = {"$uuid": str(oid)}
+            ids = self._ids
+            id_text = ids.get(oid.int)
+            if id_text is None:
+                id_text = self._id_text(oid)
+            fields["originator_id"] = {"$uuid": id_text}
             fields["originator_version"] = values["originator_version"] = n.originator_version
             values["originator_id"] = oid
-            canonical = '{"fields":' + _encode(fields) + ',"topic":' + topic + "}"
+            canonical = "".join(_encode_chunks({"fields": fields, "topic": topic}, 0))
         except Exception:  # _Unusual, or anything the mapper must judge
             return None
         event: Any = _new(cls)
@@ -339,7 +407,7 @@ class EventReader:
         tag.value = oid
         fields["originator_id"] = tag
         fields["originator_version"] = n.originator_version
-        canonical = '{"fields":' + _encode(fields) + ',"topic":' + topic + "}"
+        canonical = "".join(_encode_chunks({"fields": fields, "topic": topic}, 0))
         values = {k: (v.value if v.__class__ is _Tag else v) for k, v in fields.items()}
         if any(v.__class__ is _dt.datetime and v.tzinfo is None for v in values.values()):
             return None  # naive: the mapper's event goes through the auditor's check
@@ -349,6 +417,9 @@ class EventReader:
 
     def read(self, n: Notification) -> tuple[Any, bytes] | None:
         """``(event, 32-byte hash)`` of a ticket event, or None: use the mapper."""
+        ready = self._ready.get(n.topic)
+        if ready is not None:
+            return self._fast(n, ready[0], ready[1])
         if not self.enabled:
             return None
         found = self._class(n.topic)
@@ -365,6 +436,8 @@ class EventReader:
             except Exception:
                 trusted = False
             self._trusted[n.topic] = trusted
+            if trusted:
+                self._ready[n.topic] = found
         return got if trusted else None
 
 
@@ -377,15 +450,41 @@ class DueInstants:
         self._zone = ZoneInfo(policy.zone) if self._plain else None
         self._close: dict[_dt.datetime, _dt.datetime] = {}
         self._solve: dict[_dt.datetime, _dt.datetime] = {}
-        self._update: dict[tuple[Severity, _dt.datetime], _dt.datetime | None] = {}
+        self._update: dict[tuple[int, _dt.datetime], _dt.datetime | None] = {}
 
-    def update_due_at(self, severity: Severity, since: _dt.datetime) -> _dt.datetime | None:
-        """`policy.update_due_at(severity, since)`, asked once per (severity, instant) while
-        the answer is in the bounded cache (the business calendar is the slow part)."""
-        key = (severity, since)
+    def timer_due_at(
+        self,
+        status: Status,
+        solve_due_at: _dt.datetime | None,
+        close_due_at: _dt.datetime | None,
+        update_due_at: _dt.datetime | None,
+    ) -> _dt.datetime | None:
+        """``policy.due_timer(status, ...).due_at`` (None when no timer is armed), without
+        making the `DueTimer` on the plain policy (a subclass is asked)."""
+        if not self._plain:
+            timer = self.policy.due_timer(
+                status,
+                solve_due_at=solve_due_at,
+                close_due_at=close_due_at,
+                update_due_at=update_due_at,
+            )
+            return None if timer is None else timer.due_at
+        if status is Status.PENDING and solve_due_at is not None:
+            return solve_due_at
+        if status is Status.SOLVED and close_due_at is not None:
+            return close_due_at
+        if status in _CLOCK_RUNS:
+            return update_due_at
+        return None
+
+    def update_due_at(self, severity: int, since: _dt.datetime) -> _dt.datetime | None:
+        """`policy.update_due_at(Severity(severity), since)`, asked once per (severity,
+        instant) while the answer is in the bounded cache (the business calendar is the slow
+        part). `severity` is the recorded value (a `Severity` or its number)."""
+        key = (int(severity), since)
         if key in self._update:
             return self._update[key]
-        due = self.policy.update_due_at(severity, since)
+        due = self.policy.update_due_at(Severity(severity), since)
         if len(self._update) >= _CACHE_LIMIT:
             self._update.clear()
         self._update[key] = due

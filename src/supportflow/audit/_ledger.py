@@ -1,6 +1,7 @@
 """What the auditor remembers between events, kept small.
 
-- `TicketState`: one open ticket's record (a few slots; never its events).
+- `TicketState`: one open ticket's record (a few slots; never its events): its lifecycle,
+  and who may act as its customer (the requester's and CC addresses' comparison keys).
 - `pack` / `unpack`: a finished ticket's record as one `bytes` value (integers for instants,
   the hash as 32 raw bytes, indexes for the policy, status and action), restored exactly when
   a later event of that ticket arrives. A record that does not fit the format (an instant
@@ -52,14 +53,19 @@ SKETCH_ERROR = 0.0005
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 _NONE = -(2**63)
 _STATUSES = tuple(Status)
-_STATUS_INDEX = {status: i for i, status in enumerate(_STATUSES)}
+_STATUS_INDEX = {status._name_: i for i, status in enumerate(_STATUSES)}
+"""By member name: an enum member hashes in Python, its name in C."""
 _ACTIONS = tuple(Action)
 _ACTION_INDEX = {action: i for i, action in enumerate(_ACTIONS)}
 _NO_INDEX = 0xFFFF
 
-# version, flags, policy, status, reopen action, severity, follow-ups, then 8 instants, then
-# the hash (32 bytes, when known) and the assignee (UTF-8, when there is one).
-_HEAD = struct.Struct("<qBHBHqq8q")
+# version, flags, policy, status, reopen action, severity, follow-ups, 8 instants, the byte
+# lengths of the assignee and the requester key (_NO_TEXT: none) and the number of CC keys;
+# then the hash (32 bytes, when known), the assignee and the requester key (UTF-8), and each
+# CC key (its byte length, then UTF-8).
+_HEAD = struct.Struct("<qBHBHqq8qIIH")
+_LENGTH = struct.Struct("<I")
+_NO_TEXT = 0xFFFFFFFF
 _BROKEN, _HAS_HASH, _OVERDUE, _HAS_ASSIGNEE, _QUIET = 1, 2, 4, 8, 16
 
 
@@ -69,6 +75,7 @@ class TicketState:
     __slots__ = (
         "assignee",
         "broken",
+        "cc",
         "close_due",
         "created",
         "first_response",
@@ -78,6 +85,7 @@ class TicketState:
         "last_hash",
         "policy",
         "reopen_action",
+        "requester",
         "seq",
         "severity",
         "solve_due",
@@ -108,6 +116,10 @@ class TicketState:
         self.update_due: _dt.datetime | None = None
         self.update_since: _dt.datetime | None = None
         self.update_overdue = False
+        self.requester: str | None = None
+        """The requester's comparison key (`supportflow.ticket._same_address_key`)."""
+        self.cc: tuple[str, ...] = ()
+        """The comparison keys of the addresses on the CC list now."""
         self.seq = 0
         """The ticket's rank among the tickets of the log, in order of first appearance."""
 
@@ -178,17 +190,26 @@ def pack(state: TicketState, policies: dict[int, int], known: list[SupportPolicy
             tail = state.last_hash
         elif state.last_hash:
             return None
+        assignee = b""
         if state.assignee is not None:
             if type(state.assignee) is not str:
                 return None
             flags |= _HAS_ASSIGNEE
-            tail += state.assignee.encode("utf-8")
+            assignee = state.assignee.encode("utf-8")
+        requester = b""
+        if state.requester is not None:
+            if type(state.requester) is not str:
+                return None
+            requester = state.requester.encode("utf-8")
+        if type(state.cc) is not tuple or any(type(key) is not str for key in state.cc):
+            return None
+        cc = [key.encode("utf-8") for key in state.cc]
         reopen = _NO_INDEX if state.reopen_action is None else _ACTION_INDEX[state.reopen_action]
         head = _HEAD.pack(
             state.version,
             flags,
             policy,
-            _STATUS_INDEX[state.status],
+            _STATUS_INDEX[state.status._name_],
             reopen,
             state.severity,
             state.follow_ups,
@@ -200,7 +221,11 @@ def pack(state: TicketState, policies: dict[int, int], known: list[SupportPolicy
             _micros(state.first_solved),
             _micros(state.update_due),
             _micros(state.update_since),
+            len(assignee),
+            _NO_TEXT if state.requester is None else len(requester),
+            len(cc),
         )
+        tail += assignee + requester + b"".join(_LENGTH.pack(len(key)) + key for key in cc)
     except (ValueError, KeyError, OverflowError, UnicodeError, struct.error):
         return None
     return head + tail
@@ -224,6 +249,9 @@ def unpack(data: bytes, known: list[SupportPolicy]) -> TicketState:
         first_solved,
         update_due,
         update_since,
+        assignee_length,
+        requester_length,
+        cc_count,
     ) = _HEAD.unpack_from(data)
     offset = _HEAD.size
     last_hash = b""
@@ -241,7 +269,19 @@ def unpack(data: bytes, known: list[SupportPolicy]) -> TicketState:
     state.reopen_action = None if reopen == _NO_INDEX else _ACTIONS[reopen]
     state.severity = severity
     state.follow_ups = follow_ups
-    state.assignee = data[offset:].decode("utf-8") if flags & _HAS_ASSIGNEE else None
+    if flags & _HAS_ASSIGNEE:
+        state.assignee = data[offset : offset + assignee_length].decode("utf-8")
+    offset += assignee_length
+    if requester_length != _NO_TEXT:
+        state.requester = data[offset : offset + requester_length].decode("utf-8")
+        offset += requester_length
+    cc = []
+    for _ in range(cc_count):
+        (length,) = _LENGTH.unpack_from(data, offset)
+        offset += _LENGTH.size
+        cc.append(data[offset : offset + length].decode("utf-8"))
+        offset += length
+    state.cc = tuple(cc)
     state.solve_due = _instant(solve_due)
     state.close_due = _instant(close_due)
     state.first_response = _instant(first_response)
@@ -429,6 +469,9 @@ class Ledger:
         self._flush_at = flush
         # Keyed by `UUID.int`: an int hashes in C, a UUID in Python.
         self._live: dict[int, TicketState] = {}
+        self.live = self._live
+        """The live records by `UUID.int` (read-only for callers: `get` also finds the
+        finished ones)."""
         self._pending: dict[int, tuple[int, int, int, int, bytes]] = {}
         self._spilled = _Filter()
         self._policies: dict[int, int] = {}
@@ -484,7 +527,7 @@ class Ledger:
             state.seq,
             packed_quiet(packed),
             verified,
-            _STATUS_INDEX[status],
+            _STATUS_INDEX[status._name_],
             packed,
         )
         if len(self._pending) >= self._flush_at:

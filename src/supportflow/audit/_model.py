@@ -34,6 +34,9 @@ RULES: Mapping[str, str] = {
     "timer-overdue": "no timer is overdue and unfired at the audit time",
     "follow-up-link": "follow-up links are recorded on both tickets",
     "duplicate-message": "an inbound message id takes effect once",
+    "permission": "whoever an event records as acting may act: a CC change's role is allowed by "
+    "the policy, and every customer-side event is by the requester or an address on the CC list "
+    "at that moment",
     "seal": "the log still holds every event a seal recorded, unchanged and in place",
 }
 """Every rule the auditor checks, by name, with what it means."""

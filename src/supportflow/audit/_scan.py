@@ -39,6 +39,10 @@ def _plain_sqlite(recorder: Any) -> bool:
 
 _SET = object.__setattr__
 _UNKNOWN = SafeUUID.unknown
+_RECENT_IDS: dict[object, UUID] = {}
+"""Recently read originator ids by their stored text (an aggregate's events are near each
+other in the log): the same immutable `UUID` again. Emptied when full."""
+_RECENT_LIMIT = 4096
 
 
 def _uuid(text: str) -> UUID:
@@ -77,10 +81,16 @@ def _sqlite_batch(
     new = object.__new__
     out: list[Notification] = []
     append = out.append
+    ids = _RECENT_IDS
     for rowid, oid, version, topic, state in rows:
         n = new(Notification)
         fields = n.__dict__
-        fields["originator_id"] = _uuid(oid)
+        uuid = ids.get(oid)
+        if uuid is None:
+            if len(ids) >= _RECENT_LIMIT:
+                ids.clear()
+            uuid = ids[oid] = _uuid(oid)
+        fields["originator_id"] = uuid
         fields["originator_version"] = version
         fields["topic"] = topic
         fields["state"] = state
