@@ -292,3 +292,24 @@ def test_embedded_worker_stops_when_event_set(tmp_path: Path) -> None:
         assert result == [0]
         assert desk.get(tid).status is Status.CLOSED
         assert written(lines) == 1
+
+
+def test_worker_with_snapshot_every_stores_snapshots_of_the_tickets_it_writes(
+    tmp_path: Path,
+) -> None:
+    """`supportflow worker --snapshot-every 3`: the close the worker writes is the ticket's
+    third event, so the worker stores its snapshot, and a desk reads the ticket from it."""
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    with SupportDesk(url, policy=NO_SLA, clock=ManualClock(FRI)) as desk:
+        tid = desk.submit(requester="ann@example.com", subject="x")
+        desk.solve(tid, agent="bob", solution="done")
+    now = (FRI + timedelta(days=4)).isoformat()
+    finish(worker(url, "--once", "--now", now, "--snapshot-every", "3"))
+    with sqlite3.connect(tmp_path / "t.db") as connection:
+        (count,) = connection.execute("SELECT count(*) FROM stored_snapshots").fetchone()
+    connection.close()
+    assert count == 1
+    with SupportDesk(url, policy=NO_SLA, clock=ManualClock(FRI), snapshot_every=3) as desk:
+        assert desk.get(tid).status is Status.CLOSED

@@ -87,6 +87,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     worker.add_argument(
         "--log-tickets", action="store_true", help="also log one line per ticket handled"
     )
+    worker.add_argument(
+        "--snapshot-every",
+        type=_positive,
+        metavar="N",
+        help="store a ticket snapshot each time a ticket the worker writes reaches a multiple "
+        "of N events (default: no snapshots; see docs/operations.md)",
+    )
     worker.set_defaults(handler=_worker)
 
 
@@ -110,7 +117,7 @@ def _worker(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(line, flush=True)
 
     try:
-        with SupportDesk(store) as desk, stop_on_signals(stop):
+        with SupportDesk(store, snapshot_every=args.snapshot_every) as desk, stop_on_signals(stop):
             return run_worker(
                 desk,
                 interval=args.interval,
