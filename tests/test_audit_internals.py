@@ -29,7 +29,7 @@ from supportflow.audit._ledger import (
     pack,
     unpack,
 )
-from supportflow.audit._scan import _uuid, read_batch
+from supportflow.audit._scan import _uuid, notification, read_batch, read_rows
 from supportflow.policy import Action
 
 START = _dt.datetime(2026, 3, 2, 15, 0, tzinfo=_dt.UTC)
@@ -78,6 +78,27 @@ def test_read_batch_filters_topics_on_sqlite(store: str) -> None:
         theirs = recorder.select_notifications(start=1, limit=100, topics=[topic])
     assert ours == theirs
     assert len(ours) == 2
+
+
+def test_read_rows_give_the_recorders_notifications_as_tuples_on_sqlite(store: str) -> None:
+    """Each row tuple holds the recorder's notification fields, and makes the same object."""
+    with open_auditor(store) as auditor:
+        recorder = auditor.application.recorder
+        rows = read_rows(recorder, 2, 5, ())
+        theirs = recorder.select_notifications(start=2, limit=5)
+    assert rows == [(n.id, n.originator_id, n.originator_version, n.topic, n.state) for n in theirs]
+    assert [notification(row) for row in rows] == theirs
+
+
+def test_reader_gives_the_mappers_field_order(store: str, log: list[Notification]) -> None:
+    """An event read in one pass holds its fields in the mapper's order, not only its values."""
+    with open_auditor(store) as auditor:
+        mapper = auditor.application.mapper
+        reader = EventReader(mapper, TOPICS)
+        for n in (n for n in log if n.topic in TOPICS):
+            read = reader.read(n)
+            assert read is not None
+            assert list(vars(read[0])) == list(vars(mapper.to_domain_event(n)))
 
 
 def test_reader_gives_the_mappers_event_and_hash_for_every_ticket_event(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import hashlib
+import itertools
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -46,7 +47,7 @@ from ._history import build_history, iso, sealed_text
 from ._ledger import Ledger, MessageEffects, Samples, Spill, TicketState
 from ._model import AuditReport, Metrics, TicketHistory, Violation
 from ._registry import PolicyRegistry
-from ._scan import read_batch
+from ._scan import Row, notification, read_batch, read_rows
 from ._seal import Head, SealRecord, heads_differences, manifest_text, parse_manifest, seal_id
 from ._whatif import WhatIf
 
@@ -67,7 +68,8 @@ _OTHER, _TIMER, _OVERDUE, _REPLY = 0, 1, 2, 3
 """Kinds of ticket event for `_Check._rules`: a `Solved` or `Closed` (automatic when a timer
 fired it), an `UpdateOverdue`, a `Responded` (the message a `Reopened` waits for), the rest."""
 
-_Handler = Callable[[TicketState, Notification, Any, SupportPolicy], None]
+_Handler = Callable[[TicketState, int, Any, SupportPolicy], None]
+"""A check of one event class: (the ticket's record, the log position, the event, its policy)."""
 
 
 def _address_key(value: object) -> str | None:
@@ -202,14 +204,15 @@ class _Check:
             state.version = max(state.version, n.originator_version)
             state.last_hash = b""  # unknown: the next event's chain cannot be checked
 
-    def ticket_event(self, n: Notification, event: Any, digest: bytes) -> None:
+    def ticket_event(self, pos: int, event: Any, digest: bytes) -> None:
         """Check one ticket event; `digest` is its hash (32 bytes)."""
-        state = self._ticket_event(n, event, digest)
+        state = self.checked(pos, event, digest)
         if state.status is Status.CLOSED or state.broken or state.policy is None:
             self.tickets.settle(event.originator_id)  # a finished ticket's record leaves memory
 
-    def _ticket_event(self, n: Notification, event: Any, digest: bytes) -> _State:
-        """Check one ticket event; the ticket's record after it."""
+    def checked(self, pos: int, event: Any, digest: bytes) -> _State:
+        """Check one ticket event; the ticket's record after it. The caller settles a
+        finished ticket's record (see `ticket_event`)."""
         tid: UUID = event.originator_id
         version: int = event.originator_version
         at: _dt.datetime = event.timestamp
@@ -225,7 +228,7 @@ class _Check:
                     "sequence",
                     tid,
                     version,
-                    n.id,
+                    pos,
                     f"the log holds no earlier event of this ticket; its first event "
                     f"(a Submitted at position 1) is missing, found {type(event).__name__} at "
                     f"position {version}",
@@ -237,12 +240,12 @@ class _Check:
                     "chain",
                     tid,
                     version,
-                    n.id,
+                    pos,
                     "the first event does not carry the genesis hash: it was changed or "
                     "copied from another ticket",
                 )
                 state.broken = True
-            self._first(state, n, event)
+            self._first(state, pos, event)
             return state
         expected = state.version + 1
         if version != expected:
@@ -251,8 +254,8 @@ class _Check:
                     "sequence",
                     tid,
                     version,
-                    n.id,
-                    f"appears at log position {n.id}, after event {state.version} of the same "
+                    pos,
+                    f"appears at log position {pos}, after event {state.version} of the same "
                     "ticket: the row was re-inserted with another id (moved in the log)",
                 )
                 return state  # not the ticket's next event: leave the state as it was
@@ -265,7 +268,7 @@ class _Check:
                 "sequence",
                 tid,
                 version,
-                n.id,
+                pos,
                 f"{missing} missing before it in the log (deleted, or moved to another log "
                 "position)",
             )
@@ -275,7 +278,7 @@ class _Check:
                 "chain",
                 tid,
                 version,
-                n.id,
+                pos,
                 f"its previous_hash does not match event {state.version} of this ticket: "
                 f"event {state.version} was changed, or this event was changed, swapped or "
                 "copied from another ticket",
@@ -286,7 +289,7 @@ class _Check:
                 "time-order",
                 tid,
                 version,
-                n.id,
+                pos,
                 f"stamped {iso(at)}, before the ticket's previous event at "
                 f"{iso(state.last_at)}; time never goes backwards on a ticket",
             )
@@ -301,14 +304,14 @@ class _Check:
         if self.as_of is not None and at > self.as_of:
             return state
         self.events += 1
-        self._rules(state, n, event, prior_at)
+        self._rules(state, pos, event, prior_at)
         if self.what_if is not None:
             self.what_if.event(event)
         return state
 
     # -- lifecycle rules -------------------------------------------------------------------------
 
-    def _first(self, state: _State, n: Notification, event: Any) -> None:
+    def _first(self, state: _State, pos: int, event: Any) -> None:
         tid: UUID = event.originator_id
         policy = self.registry.get(event.policy_version)
         if policy is None:
@@ -316,7 +319,7 @@ class _Check:
                 "unknown-policy",
                 tid,
                 1,
-                n.id,
+                pos,
                 f"runs under policy {event.policy_version!r}, which neither the store nor the "
                 "auditor knows; its lifecycle cannot be verified",
             )
@@ -329,30 +332,26 @@ class _Check:
         state.severity = event.severity
         state.update_due = event.update_due_at
         state.update_since = event.timestamp if event.update_due_at is not None else None
-        self._fact(
-            n,
-            event,
-            "update_due_at",
-            event.update_due_at,
-            self.due(policy).update_due_at(event.severity, event.timestamp),
-        )
+        expected = self.due(policy).update_due_at(event.severity, event.timestamp)
+        if event.update_due_at != expected:  # (only a difference needs the call)
+            self._fact(pos, event, "update_due_at", event.update_due_at, expected)
         self.events += 1
         if event.follow_up_of is not None:
             parent = event.follow_up_of
             claim = self.links_from_parent.pop(tid, None)
             if claim is None:
-                self.links_from_child[tid] = (parent, n.id)
+                self.links_from_child[tid] = (parent, pos)
             elif claim[0] != parent:
                 self.violation(
                     "follow-up-link",
                     tid,
                     1,
-                    n.id,
+                    pos,
                     f"says it follows up ticket {parent}, but ticket {claim[0]} recorded it "
                     "as its follow-up",
                 )
         if event.message_id is not None:
-            self._effect(event.message_id, tid, "submitted", tid, 1, n.id)
+            self._effect(event.message_id, tid, "submitted", tid, 1, pos)
         if self.what_if is not None:
             self.what_if.event(event)
 
@@ -376,7 +375,7 @@ class _Check:
         )
 
     def _transition(
-        self, state: _State, n: Notification, event: Any, action: Action, policy: SupportPolicy
+        self, state: _State, pos: int, event: Any, action: Action, policy: SupportPolicy
     ) -> Any:
         row = self.row(policy, state.status, action)
         if row is None:
@@ -384,25 +383,25 @@ class _Check:
                 "transition",
                 event.originator_id,
                 event.originator_version,
-                n.id,
+                pos,
                 f"{action.value} is not allowed in status {state.status.name} by policy "
                 f"{policy.version!r}",
             )
         return row
 
-    def _fact(self, n: Notification, event: Any, name: str, recorded: Any, expected: Any) -> None:
+    def _fact(self, pos: int, event: Any, name: str, recorded: Any, expected: Any) -> None:
         if recorded != expected:
             shown = [iso(v) if isinstance(v, _dt.datetime) else v for v in (recorded, expected)]
             self.violation(
                 "fact",
                 event.originator_id,
                 event.originator_version,
-                n.id,
+                pos,
                 f"{type(event).__name__} records {name}={shown[0]!r}, but its policy gives "
                 f"{shown[1]!r}",
             )
 
-    def _rules(self, state: _State, n: Notification, event: Any, prior_at: _dt.datetime) -> None:
+    def _rules(self, state: _State, pos: int, event: Any, prior_at: _dt.datetime) -> None:
         policy = state.policy
         assert policy is not None
         entry = self._entries.get(event.__class__)
@@ -414,16 +413,16 @@ class _Check:
                 "transition",
                 event.originator_id,
                 event.originator_version,
-                n.id,
+                pos,
                 "a Reopened must be followed by the message that reopened the ticket, found "
                 f"{type(event).__name__}",
             )
             state.reopen_action = None
         if kind is _TIMER and event.automatic:
-            self._automatic(state, n, event, policy, prior_at)
+            self._automatic(state, pos, event, policy, prior_at)
             return
         if kind is _OVERDUE:
-            self._update_overdue(state, n, event, policy, prior_at)
+            self._update_overdue(state, pos, event, policy, prior_at)
             return
         # a timer due before this event must have fired first
         due = self._due.get(id(policy)) or self.due(policy)
@@ -434,19 +433,22 @@ class _Check:
             None if state.update_overdue else state.update_due,
         )
         if armed is not None and armed <= event.timestamp:
-            self._timer_missed(n, event, state, policy)
-        # follow the update clock the event records (see `_update_clock`)
+            self._timer_missed(pos, event, state, policy)
+        # follow the update clock the event records: a clock that (re)started clears the
+        # breach; a re-targeted one (a severity change: same start) keeps it
         if kind is _TIMER:
-            self._update_clock(state, None, None)
+            if state.update_since is not None:
+                state.update_overdue = False
+            state.update_due = state.update_since = None
         else:
             fields = event.__dict__
             if "update_due_at" in fields:
-                self._update_clock(
-                    state,
-                    fields["update_due_at"],
-                    fields.get("update_clock_since", state.update_since),
-                )
-        handler(state, n, event, policy)
+                since = fields.get("update_clock_since", state.update_since)
+                if since != state.update_since:
+                    state.update_overdue = False
+                state.update_due = fields["update_due_at"]
+                state.update_since = since
+        handler(state, pos, event, policy)
 
     def _entry(self, cls: type) -> tuple[int, _Handler]:
         """How events of class `cls` are checked: (kind, handler)."""
@@ -477,9 +479,7 @@ class _Check:
                 return kind, handler
         return _OTHER, self._nothing  # e.g. Erased: who erased changes nothing checked here
 
-    def _timer_missed(
-        self, n: Notification, event: Any, state: _State, policy: SupportPolicy
-    ) -> None:
+    def _timer_missed(self, pos: int, event: Any, state: _State, policy: SupportPolicy) -> None:
         timer = policy.due_timer(
             state.status,
             solve_due_at=state.solve_due,
@@ -492,7 +492,7 @@ class _Check:
             "timer-missed",
             event.originator_id,
             event.originator_version,
-            n.id,
+            pos,
             f"the {name} timer was due at {iso(timer.due_at)} but this "
             f"{type(event).__name__} at {iso(event.timestamp)} came first; a timer fires at "
             "its due instant, before anything later",
@@ -503,7 +503,7 @@ class _Check:
     def _customer(
         self,
         state: _State,
-        n: Notification,
+        pos: int,
         event: Any,
         by: Any,
         what: str,
@@ -524,48 +524,43 @@ class _Check:
             "permission",
             event.originator_id,
             event.originator_version,
-            n.id,
+            pos,
             f"{what} by someone who is {who}",
         )
 
     # -- one handler per event class ---------------------------------------------------------------
 
-    def _nothing(self, state: _State, n: Notification, event: Any, policy: SupportPolicy) -> None:
+    def _nothing(self, state: _State, pos: int, event: Any, policy: SupportPolicy) -> None:
         return None
 
-    def _assigned(self, state: _State, n: Notification, event: Any, policy: SupportPolicy) -> None:
-        row = self._transition(state, n, event, Action.ASSIGN, policy)
-        if row is not None:
-            self._fact(n, event, "status", event.status, row.to.value)
-        self._fact(n, event, "previous", event.previous, state.assignee)
+    def _assigned(self, state: _State, pos: int, event: Any, policy: SupportPolicy) -> None:
+        row = self._transition(state, pos, event, Action.ASSIGN, policy)
+        if row is not None and event.status != row.to._value_:  # (`value`: Python code)
+            self._fact(pos, event, "status", event.status, row.to.value)
+        if event.previous != state.assignee:
+            self._fact(pos, event, "previous", event.previous, state.assignee)
         state.assignee = event.agent
         state.status = _STATUS.get(event.status, state.status)
 
-    def _agent_solved(
-        self, state: _State, n: Notification, event: Any, policy: SupportPolicy
-    ) -> None:
-        row = self._transition(state, n, event, Action.SOLVE, policy)
+    def _agent_solved(self, state: _State, pos: int, event: Any, policy: SupportPolicy) -> None:
+        row = self._transition(state, pos, event, Action.SOLVE, policy)
         if row is not None and not row.records:
             self.violation(
                 "transition",
                 event.originator_id,
                 event.originator_version,
-                n.id,
+                pos,
                 f"solve in status {state.status.name} records nothing under its policy",
             )
-        self._fact(
-            n,
-            event,
-            "close_due_at",
-            event.close_due_at,
-            self.due(policy).close_due_at(event.timestamp),
-        )
+        expected = self.due(policy).close_due_at(event.timestamp)
+        if event.close_due_at != expected:
+            self._fact(pos, event, "close_due_at", event.close_due_at, expected)
         self.agent_solves += 1
         self._solved(state, event)
 
-    def _reopened(self, state: _State, n: Notification, event: Any, policy: SupportPolicy) -> None:
+    def _reopened(self, state: _State, pos: int, event: Any, policy: SupportPolicy) -> None:
         if event.reason == "customer_reply":
-            self._customer(state, n, event, event.by, "reopened by a customer reply")
+            self._customer(state, pos, event, event.by, "reopened by a customer reply")
         action = _ACTION.get(event.reason)
         row = None if action is None else self.row(policy, state.status, action)
         if row is None or not row.reopens:
@@ -573,7 +568,7 @@ class _Check:
                 "transition",
                 event.originator_id,
                 event.originator_version,
-                n.id,
+                pos,
                 f"reopened ({event.reason}) in status {state.status.name}; only a "
                 "message to a SOLVED ticket reopens it",
             )
@@ -582,93 +577,81 @@ class _Check:
         state.close_due = None
         self.reopens += 1
 
-    def _closed_by_hand(
-        self, state: _State, n: Notification, event: Any, policy: SupportPolicy
-    ) -> None:
+    def _closed_by_hand(self, state: _State, pos: int, event: Any, policy: SupportPolicy) -> None:
         self.violation(
             "transition",
             event.originator_id,
             event.originator_version,
-            n.id,
+            pos,
             "closed by hand; a ticket is only closed by its close timer",
         )
         state.status, state.close_due, state.solve_due = Status.CLOSED, None, None
 
     def _follow_up_created(
-        self, state: _State, n: Notification, event: Any, policy: SupportPolicy
+        self, state: _State, pos: int, event: Any, policy: SupportPolicy
     ) -> None:
         tid: UUID = event.originator_id
-        self._customer(state, n, event, event.by, "a reply to the closed ticket (a follow-up)")
+        self._customer(state, pos, event, event.by, "a reply to the closed ticket (a follow-up)")
         outcome = policy.reply_outcome(state.status)
         if outcome is not ReplyOutcome.FOLLOW_UP:
             self.violation(
                 "transition",
                 tid,
                 event.originator_version,
-                n.id,
+                pos,
                 f"a follow-up was created from status {state.status.name}; its policy "
                 f"says a customer reply there is {outcome.value}",
             )
         state.follow_ups += 1
         self._fact(
-            n, event, "follow_up_id", event.follow_up_id, follow_up_id(tid, state.follow_ups)
+            pos, event, "follow_up_id", event.follow_up_id, follow_up_id(tid, state.follow_ups)
         )
         self.follow_ups += 1
         child = event.follow_up_id
         claim = self.links_from_child.pop(child, None)
         if claim is None:
-            self.links_from_parent[child] = (tid, event.originator_version, n.id)
+            self.links_from_parent[child] = (tid, event.originator_version, pos)
         elif claim[0] != tid:
             self.violation(
                 "follow-up-link",
                 tid,
                 event.originator_version,
-                n.id,
+                pos,
                 f"records follow-up {child}, which says it follows up ticket {claim[0]}",
             )
         if event.message_id is not None:
-            self._effect(event.message_id, child, "follow-up", tid, event.originator_version, n.id)
+            self._effect(event.message_id, child, "follow-up", tid, event.originator_version, pos)
 
-    def _bookkeeping(
-        self, state: _State, n: Notification, event: Any, policy: SupportPolicy
-    ) -> None:
-        self._transition(state, n, event, _BOOKKEEPING_ACTIONS[type(event)], policy)
+    def _bookkeeping(self, state: _State, pos: int, event: Any, policy: SupportPolicy) -> None:
+        self._transition(state, pos, event, _BOOKKEEPING_ACTIONS[type(event)], policy)
 
-    def _customer_request(
-        self, state: _State, n: Notification, event: Any, policy: SupportPolicy
-    ) -> None:
+    def _customer_request(self, state: _State, pos: int, event: Any, policy: SupportPolicy) -> None:
         """An escalation request or a survey answer: the customer's, and allowed now."""
-        self._customer_only(state, n, event, policy)
-        self._transition(state, n, event, _BOOKKEEPING_ACTIONS[type(event)], policy)
+        self._customer_only(state, pos, event, policy)
+        self._transition(state, pos, event, _BOOKKEEPING_ACTIONS[type(event)], policy)
 
-    def _customer_only(
-        self, state: _State, n: Notification, event: Any, policy: SupportPolicy
-    ) -> None:
+    def _customer_only(self, state: _State, pos: int, event: Any, policy: SupportPolicy) -> None:
         what = (
             "a survey answer"
             if isinstance(event, Ticket.SurveyAnswered)
             else "an escalation request"
         )
-        self._customer(state, n, event, event.by, what)
+        self._customer(state, pos, event, event.by, what)
 
-    def _severity_changed(
-        self, state: _State, n: Notification, event: Any, policy: SupportPolicy
-    ) -> None:
-        self._transition(state, n, event, Action.CHANGE_SEVERITY, policy)
-        self._fact(n, event, "previous", event.previous, state.severity)
+    def _severity_changed(self, state: _State, pos: int, event: Any, policy: SupportPolicy) -> None:
+        self._transition(state, pos, event, Action.CHANGE_SEVERITY, policy)
+        self._fact(pos, event, "previous", event.previous, state.severity)
         if event.severity == event.previous:
             self.violation(
                 "fact",
                 event.originator_id,
                 event.originator_version,
-                n.id,
+                pos,
                 "severity changed to itself",
             )
         state.severity = event.severity
 
-    def _cc_changed(
-        self, state: _State, n: Notification, event: Any, policy: SupportPolicy
-    ) -> None:
+    def _cc_changed(self, state: _State, pos: int, event: Any, policy: SupportPolicy) -> None:
         # not a lifecycle transition (any status); who did it must hold the permission
         adding = isinstance(event, Ticket.CcAdded)
         action = Action.ADD_CC if adding else Action.REMOVE_CC
@@ -679,14 +662,14 @@ class _Check:
                 "permission",
                 event.originator_id,
                 event.originator_version,
-                n.id,
+                pos,
                 f"{action.value} recorded as done by a {event.role}; its policy allows "
                 f"{allowed or 'nobody'}",
             )
         if event.role == Role.REQUESTER.value:
             self._customer(
                 state,
-                n,
+                pos,
                 event,
                 event.by,
                 f"{action.value} recorded as done by the requester, but",
@@ -701,7 +684,7 @@ class _Check:
         elif key in state.cc:
             state.cc = tuple(k for k in state.cc if k != key)
 
-    def _responded(self, state: _State, n: Notification, event: Any, policy: SupportPolicy) -> None:
+    def _responded(self, state: _State, pos: int, event: Any, policy: SupportPolicy) -> None:
         tid: UUID = event.originator_id
         at: _dt.datetime = event.timestamp
         reopened_by = state.reopen_action
@@ -712,7 +695,7 @@ class _Check:
                 state.first_response = at
                 self.first_response.add(at - state.created)
         else:
-            self._customer(state, n, event, event.by, "a customer message")
+            self._customer(state, pos, event, event.by, "a customer message")
             if event.auto_submitted:
                 action = Action.AUTO_REPLY
             else:
@@ -723,7 +706,7 @@ class _Check:
                         "transition",
                         tid,
                         event.originator_version,
-                        n.id,
+                        pos,
                         f"a customer reply was recorded on a {state.status.name} ticket; its "
                         "policy makes it a follow-up ticket",
                     )
@@ -732,31 +715,33 @@ class _Check:
                 "transition",
                 tid,
                 event.originator_version,
-                n.id,
+                pos,
                 f"follows a Reopened for {reopened_by.value}, but is a {action.value}",
             )
         row = self.row(policy, state.status, action)
         if row is None and action in {Action.REPLY, Action.REQUEST_INFO}:
-            self._transition(state, n, event, action, policy)
+            self._transition(state, pos, event, action, policy)
         elif row is not None and row.reopens:
             self.violation(
                 "transition",
                 tid,
                 event.originator_version,
-                n.id,
+                pos,
                 f"{action.value} to a SOLVED ticket must be preceded by Reopened",
             )
         to = state.status if row is None else row.to
-        self._fact(n, event, "status", event.status, to.value)
+        if event.status != to._value_:
+            self._fact(pos, event, "status", event.status, to.value)
         if action is Action.REQUEST_INFO:
             expected_due = self.due(policy).solve_due_at(at) if to is Status.PENDING else None
         else:
             expected_due = state.solve_due if to is Status.PENDING else None
-        self._fact(n, event, "solve_due_at", event.solve_due_at, expected_due)
+        if event.solve_due_at != expected_due:
+            self._fact(pos, event, "solve_due_at", event.solve_due_at, expected_due)
         state.status = _STATUS.get(event.status, state.status)
         state.solve_due = event.solve_due_at
         if event.role != "agent" and event.message_id is not None:
-            self._effect(event.message_id, tid, "reply", tid, event.originator_version, n.id)
+            self._effect(event.message_id, tid, "reply", tid, event.originator_version, pos)
 
     def _solved(self, state: _State, event: Any) -> None:
         state.status = Status.SOLVED
@@ -766,19 +751,10 @@ class _Check:
             state.first_solved = event.timestamp
             self.time_to_solve.add(event.timestamp - state.created)
 
-    @staticmethod
-    def _update_clock(state: _State, due: Any, since: Any) -> None:
-        """Follow the update clock the events record. A clock that (re)started clears the
-        breach; a re-targeted one (a severity change: same start) keeps it."""
-        if since != state.update_since:
-            state.update_overdue = False
-        state.update_due = due
-        state.update_since = since
-
     def _update_overdue(
         self,
         state: _State,
-        n: Notification,
+        pos: int,
         event: Any,
         policy: SupportPolicy,
         prior_at: _dt.datetime,
@@ -792,7 +768,7 @@ class _Check:
                 "timer-instant",
                 tid,
                 event.originator_version,
-                n.id,
+                pos,
                 f"UpdateOverdue at {iso(at)}, but no update clock was running "
                 f"(status {state.status.name})",
             )
@@ -801,7 +777,7 @@ class _Check:
                 "timer-instant",
                 tid,
                 event.originator_version,
-                n.id,
+                pos,
                 f"UpdateOverdue stamped {iso(at)} for due {iso(event.due_at)}, but the update "
                 f"was due at {iso(armed)}; a breach is recorded exactly at its due instant",
             )
@@ -812,7 +788,7 @@ class _Check:
     def _automatic(
         self,
         state: _State,
-        n: Notification,
+        pos: int,
         event: Any,
         policy: SupportPolicy,
         prior_at: _dt.datetime,
@@ -829,7 +805,7 @@ class _Check:
                 "timer-instant",
                 tid,
                 event.originator_version,
-                n.id,
+                pos,
                 f"automatic {name} at {iso(at)}, but no {wanted.value.replace('_', '-')} timer "
                 f"was armed (status {state.status.name})",
             )
@@ -840,7 +816,7 @@ class _Check:
                     "timer-instant",
                     tid,
                     event.originator_version,
-                    n.id,
+                    pos,
                     f"automatic {name} stamped {iso(at)}, but its timer was due at {iso(due)}; "
                     "an automatic event happens exactly at its due instant",
                 )
@@ -851,9 +827,9 @@ class _Check:
                 self.max_lag = lag
             self.saw(written)
         if isinstance(event, Ticket.Solved):
-            self._fact(
-                n, event, "close_due_at", event.close_due_at, self.due(policy).close_due_at(at)
-            )
+            expected = self.due(policy).close_due_at(at)
+            if event.close_due_at != expected:
+                self._fact(pos, event, "close_due_at", event.close_due_at, expected)
             self.auto_solves += 1
             self._solved(state, event)
         else:
@@ -1004,6 +980,17 @@ class Auditor:
             yield from batch
             position = batch[-1].id + 1
 
+    def _row_batches(self) -> Iterator[list[Row]]:
+        """The whole log as `notifications()` gives it, a batch of `Row` tuples at a time."""
+        recorder: Any = self.application.recorder
+        position = 1
+        while True:
+            batch = read_rows(recorder, position, self._batch, ())
+            if not batch:
+                return
+            yield batch
+            position = batch[-1][0] + 1
+
     def policy_registry(self) -> PolicyRegistry:
         """The policies this store holds, plus those passed to the auditor."""
         registry = PolicyRegistry(self._extra)
@@ -1068,32 +1055,47 @@ class Auditor:
         event_hash = EventHasher()
         # The what-if simulator reads whole events: then every event goes through the mapper.
         reader = EventReader(mapper, ticket_topics) if simulator is None else None
-        fast = None if reader is None or sealed is not None else reader.read
-        ticket_event = check.ticket_event
+        fast = None if reader is None or sealed is not None else reader
+        ready = {} if fast is None else fast.ready  # filled as classes prove the same
+        checked = check.checked
+        settle = check.tickets.settle
+        fields_of = _FIELDS
+        closed = Status.CLOSED
         event: Any
-        for n in self.notifications():
-            position = n.id
-            is_ticket = n.topic in ticket_topics
+        read: tuple[Any, bytes] | None
+        for row in itertools.chain.from_iterable(self._row_batches()):
+            position, _, _, topic, _ = row
+            is_ticket = topic in ticket_topics
             if is_ticket and fast is not None:
                 # the common case, in short: a ticket event read in one pass (aware times by
-                # construction), no seal to follow
-                read = fast(n)
+                # construction), no seal to follow; no `Notification` made unless needed
+                known = ready.get(topic)
+                if known is not None:
+                    read = fast.read_row(row, known[0], known[1])
+                else:  # the first events of a class: read both ways
+                    read = fast.read(notification(row))
                 if read is not None:
                     event, digest = read
-                    names = _FIELDS.get(event.__class__) or _field_names(event.__class__)
-                    if not names <= event.__dict__.keys():
-                        check.unreadable(n, ValueError(_MISSING), kind="ticket")
+                    values = event.__dict__
+                    cls = event.__class__
+                    names = fields_of.get(cls) or _field_names(cls)
+                    if not names <= values.keys():
+                        check.unreadable(notification(row), ValueError(_MISSING), kind="ticket")
                         continue
-                    ticket_event(n, event, digest)
-                    if event.originator_version == 1 and len(sample) < timelines:
-                        sample.append(event.originator_id)
-                    at = event.timestamp
+                    state = checked(position, event, digest)
+                    if state.status is closed or state.broken or state.policy is None:
+                        settle(values["originator_id"])  # a finished ticket leaves memory
+                    if values["originator_version"] == 1 and len(sample) < timelines:
+                        sample.append(values["originator_id"])
+                    at = values["timestamp"]
                     if (as_of is None or at <= as_of) and (
                         check.latest is None or at > check.latest
                     ):
                         check.latest = at
                     continue
+                n = notification(row)
             else:
+                n = notification(row)
                 read = reader.read(n) if is_ticket and reader is not None else None
             digest = b""
             if read is not None:
@@ -1121,7 +1123,7 @@ class Auditor:
                 )
                 event = None
             if is_ticket and event is not None:
-                check.ticket_event(n, event, digest)
+                check.ticket_event(position, event, digest)
                 if event.originator_version == 1 and len(sample) < timelines:
                     sample.append(event.originator_id)
                 if as_of is None or event.timestamp <= as_of:

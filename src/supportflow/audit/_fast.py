@@ -48,6 +48,7 @@ from eventsourcing.utils import get_topic, resolve_topic
 from .._chain import _datetime, canonical_bytes, event_hash, render
 from ..policy import Severity, Status, SupportPolicy
 from ..policy._policy import _UPDATE_CLOCK_RUNS
+from ._scan import Row
 
 _CLOCK_RUNS = tuple(_UPDATE_CLOCK_RUNS)
 """The same statuses as a tuple: `in` finds a member by identity, without hashing it."""
@@ -296,6 +297,10 @@ def _untag(fields: dict[str, Any], values: dict[str, Any], keys: Iterable[str]) 
     return done
 
 
+def _row(n: Notification) -> Row:
+    return (n.id, n.originator_id, n.originator_version, n.topic, n.state)
+
+
 class EventReader:
     """Ticket events decoded from their stored state and hashed in one pass, with the same
     event (`vars`) and the same `_chain.event_hash` as the mapper and `EventHasher` give.
@@ -322,8 +327,9 @@ class EventReader:
         self._topics = frozenset(topics)
         self._classes: dict[str, tuple[type, str] | None] = {}
         self._trusted: dict[str, bool] = {}
-        self._ready: dict[str, tuple[type, str]] = {}
-        """The classes read both ways once and found the same: (class, topic)."""
+        self.ready: dict[str, tuple[type, str]] = {}
+        """Per topic, the classes read both ways once and found the same: (class, topic);
+        ``read_row(row, *ready[topic])`` is then `read` of the row's notification."""
         self._hasher = EventHasher()
         self._keys: dict[str, tuple[str, ...]] = {}
         """Per topic, the top-level keys seen holding a transcoded value."""
@@ -353,11 +359,12 @@ class EventReader:
             text = self._ids[key] = str(oid)
         return text
 
-    def _fast(self, n: Notification, cls: type, topic: str) -> tuple[Any, bytes] | None:
-        oid = n.originator_id
+    def read_row(self, row: Row, cls: type, topic: str) -> tuple[Any, bytes] | None:
+        """`read` of a notification given as a `Row` tuple whose topic is in `ready`
+        (`cls`, `topic`: its entry)."""
+        _, oid, version, _, state = row
         if oid.__class__ is not UUID:
             return None
-        state = n.state
         try:
             if self._cipher:
                 state = self._cipher.decrypt(state)
@@ -369,7 +376,7 @@ class EventReader:
             fields, end = _scan_once(text, 0)
             if end != len(text) or fields.__class__ is not dict or "class_version" in fields:
                 return None
-            values = fields.copy()
+            values: dict[str, Any] = {}  # the decoded values where `fields` gets tags
             transcoded = text.count('"_type_"')
             if transcoded:
                 keys = self._keys.get(topic, ())
@@ -379,34 +386,36 @@ class EventReader:
                         {**dict.fromkeys(keys), **dict.fromkeys(_tagged(fields))}
                     )
                     if done + _untag(fields, values, keys) != transcoded:
-                        return self._nested(text, n, cls, topic)
+                        return self._nested(text, oid, version, cls, topic)
             ids = self._ids
             id_text = ids.get(oid.int)
             if id_text is None:
                 id_text = self._id_text(oid)
-            fields["originator_id"] = {"$uuid": id_text}
-            fields["originator_version"] = values["originator_version"] = n.originator_version
-            values["originator_id"] = oid
+            fields["originator_id"] = {"$uuid": id_text}  # (the mapper's order)
+            fields["originator_version"] = version
             canonical = "".join(_encode_chunks({"fields": fields, "topic": topic}, 0))
         except Exception:  # _Unusual, or anything the mapper must judge
             return None
+        # the same dict becomes the event's: the decoded values back where the tags were
+        # (updating a key keeps its place: the mapper's order, the stored one, then the ids)
+        fields.update(values)
+        fields["originator_id"] = oid
         event: Any = _new(cls)
-        _setattr(event, "__dict__", values)
+        _setattr(event, "__dict__", fields)
         return event, _sha256(canonical.encode("ascii")).digest()
 
     def _nested(
-        self, text: str, n: Notification, cls: type, topic: str
+        self, text: str, oid: UUID, version: int, cls: type, topic: str
     ) -> tuple[Any, bytes] | None:
         """A transcoded value below the top level: parse again, tagging every dict."""
         fields = self._decoder.decode(text)
         if fields.__class__ is not dict:
             return None
-        oid = n.originator_id
         tag = _Tag()
         tag["$uuid"] = str(oid)
         tag.value = oid
         fields["originator_id"] = tag
-        fields["originator_version"] = n.originator_version
+        fields["originator_version"] = version
         canonical = "".join(_encode_chunks({"fields": fields, "topic": topic}, 0))
         values = {k: (v.value if v.__class__ is _Tag else v) for k, v in fields.items()}
         if any(v.__class__ is _dt.datetime and v.tzinfo is None for v in values.values()):
@@ -417,15 +426,15 @@ class EventReader:
 
     def read(self, n: Notification) -> tuple[Any, bytes] | None:
         """``(event, 32-byte hash)`` of a ticket event, or None: use the mapper."""
-        ready = self._ready.get(n.topic)
+        ready = self.ready.get(n.topic)
         if ready is not None:
-            return self._fast(n, ready[0], ready[1])
+            return self.read_row(_row(n), ready[0], ready[1])
         if not self.enabled:
             return None
         found = self._class(n.topic)
         if found is None:
             return None
-        got = self._fast(n, *found)
+        got = self.read_row(_row(n), *found)
         if got is None:
             return None
         trusted = self._trusted.get(n.topic)
@@ -437,7 +446,7 @@ class EventReader:
                 trusted = False
             self._trusted[n.topic] = trusted
             if trusted:
-                self._ready[n.topic] = found
+                self.ready[n.topic] = found
         return got if trusted else None
 
 

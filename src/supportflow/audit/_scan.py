@@ -8,6 +8,8 @@ tuples instead of `sqlite3.Row` objects, and builds each `Notification` without 
 dataclass's per-field `__setattr__` (and each id without `UUID.__init__`'s text clean-up):
 the same objects, about a third of the cost per row.
 Any other recorder (PostgreSQL, a subclass that changes the query) is asked as usual.
+`read_rows` gives the same notifications as tuples (`Row`), and `notification(row)` the
+object: the audit's common path needs no `Notification` at all.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from uuid import UUID, SafeUUID
 from eventsourcing.persistence import Notification
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-__all__ = ["read_batch"]
+__all__ = ["Row", "notification", "read_batch", "read_rows"]
 
 _SELECT = SQLiteApplicationRecorder.select_notifications
 _CONVERT = SQLiteApplicationRecorder.convert_originator_id
@@ -56,9 +58,11 @@ def _uuid(text: str) -> UUID:
     return value
 
 
-def _sqlite_batch(
-    recorder: Any, start: int, limit: int, topics: Sequence[str]
-) -> list[Notification]:
+Row = tuple[int, Any, int, str, Any]
+"""A notification's fields as a tuple: (id, originator_id, originator_version, topic, state)."""
+
+
+def _sqlite_rows(recorder: Any, start: int, limit: int, topics: Sequence[str]) -> list[Row]:
     statement = (
         "SELECT rowid, originator_id, originator_version, topic, state "
         f"FROM {recorder.events_table_name} WHERE rowid>=? "
@@ -78,32 +82,63 @@ def _sqlite_batch(
             cursor.row_factory = None  # plain tuples, for this cursor only
             cursor.execute(statement, params)
             rows = cursor.fetchall()
-    new = object.__new__
-    out: list[Notification] = []
+    out: list[Row] = []
     append = out.append
     ids = _RECENT_IDS
     for rowid, oid, version, topic, state in rows:
-        n = new(Notification)
-        fields = n.__dict__
         uuid = ids.get(oid)
         if uuid is None:
             if len(ids) >= _RECENT_LIMIT:
                 ids.clear()
             uuid = ids[oid] = _uuid(oid)
-        fields["originator_id"] = uuid
-        fields["originator_version"] = version
-        fields["topic"] = topic
-        fields["state"] = state
-        fields["id"] = rowid
-        append(n)
+        append((rowid, uuid, version, topic, state))
     return out
+
+
+def notification(row: Row) -> Notification:
+    """The `Notification` of a row (`read_rows`), without the frozen dataclass's per-field
+    `__setattr__` on eventsourcing's own class (its constructor otherwise)."""
+    rowid, oid, version, topic, state = row
+    if not _PLAIN_NOTIFICATION:
+        return Notification(
+            id=rowid, originator_id=oid, originator_version=version, topic=topic, state=state
+        )
+    n = _new(Notification)
+    _SET(
+        n,
+        "__dict__",
+        {
+            "originator_id": oid,
+            "originator_version": version,
+            "topic": topic,
+            "state": state,
+            "id": rowid,
+        },
+    )
+    return n
+
+
+_new = object.__new__
+_PLAIN_NOTIFICATION = hasattr(Notification, "__dataclass_fields__") and not hasattr(
+    Notification, "__slots__"
+)
+
+
+def read_rows(recorder: Any, start: int, limit: int, topics: Sequence[str]) -> list[Row]:
+    """`read_batch` as tuples (the audit builds a `Notification` only where it needs one)."""
+    if _plain_sqlite(recorder):
+        return _sqlite_rows(recorder, start, limit, topics)
+    return [
+        (n.id, n.originator_id, n.originator_version, n.topic, n.state)
+        for n in recorder.select_notifications(start=start, limit=limit, topics=list(topics))
+    ]
 
 
 def read_batch(recorder: Any, start: int, limit: int, topics: Sequence[str]) -> list[Notification]:
     """Up to `limit` notifications from log position `start`, in order (only `topics`, if
     given): the same as the recorder's `select_notifications`."""
     if _plain_sqlite(recorder):
-        return _sqlite_batch(recorder, start, limit, topics)
+        return [notification(row) for row in _sqlite_rows(recorder, start, limit, topics)]
     batch: list[Notification] = recorder.select_notifications(
         start=start, limit=limit, topics=list(topics)
     )
