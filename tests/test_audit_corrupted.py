@@ -80,3 +80,27 @@ def test_cli_audit_reports_a_corrupted_row_and_exits_1(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stderr
     assert str(raj) in done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_html_report_draws_a_ticket_whose_time_lost_its_offset(tmp_path: Path) -> None:
+    """A timestamp stripped of its UTC offset is reported, and the HTML report with
+    timelines still renders (the naive instant is drawn as UTC) instead of crashing."""
+    from supportflow.audit import report_html
+
+    path = tmp_path / "t.db"
+    url, (_, raj, _) = _store(path)
+    with sqlite3.connect(path) as connection:
+        (state,) = connection.execute(
+            "SELECT state FROM stored_events WHERE originator_id=? AND originator_version=2",
+            (raj.hex,),
+        ).fetchone()
+        connection.execute(
+            "UPDATE stored_events SET state=? WHERE originator_id=? AND originator_version=2",
+            (bytes(state).replace(b"+00:00", b"", 1), raj.hex),
+        )
+    connection.close()
+    report = audit_store(url, timelines=5)
+    assert {v.ticket_id for v in report.violations} == {raj}
+    page = report_html(report)
+    assert page.count("<svg") >= 3
+    assert str(raj) in page

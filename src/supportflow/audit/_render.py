@@ -164,17 +164,23 @@ def _legend() -> str:
     return f'<p class="legend">{swatches}{marks}</p>'
 
 
+def _drawn(instant: _dt.datetime) -> _dt.datetime:
+    """An instant to draw: a time stored without offset (reported as a violation) is drawn
+    as UTC rather than breaking the timeline."""
+    return instant.replace(tzinfo=_dt.UTC) if instant.utcoffset() is None else instant
+
+
 def _svg(history: TicketHistory, end: _dt.datetime) -> str:
     entries = history.entries
     if not entries:
         return ""
     width, left, right, top, band = 880, 8, 8, 18, 16
-    start = entries[0].at
-    stop = max(end, entries[-1].at)
+    start = _drawn(entries[0].at)
+    stop = max(_drawn(end), *(_drawn(e.at) for e in entries))
     span = max((stop - start).total_seconds(), 1.0)
 
     def x(instant: _dt.datetime) -> float:
-        return left + (width - left - right) * (instant - start).total_seconds() / span
+        return left + (width - left - right) * (_drawn(instant) - start).total_seconds() / span
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="64" '
