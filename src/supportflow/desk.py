@@ -599,18 +599,7 @@ class SupportDesk:
         if self._customer_role(answered, address) in customer and self._follows(owner, tid):
             return landed  # their reply to a closed ticket started (or reached) this follow-up
         if address != ERASED:
-            key = self._keys.key_for_address(address)
-            record = StrangerMessage.record(
-                ticket_id=tid,
-                sender=self._seal(key, address, address=True),
-                outcome="refused",
-                new_ticket_id=None,
-                message_id=mid,
-                auto_submitted=False,
-                at=when,
-            )
-            with contextlib.suppress(IntegrityError):
-                self._app.save(record)
+            self._record_refusal(tid, address, mid=mid, auto_submitted=False, when=when)
         refused = PermissionDenied(
             tid,
             actor=address,
@@ -860,19 +849,25 @@ class SupportDesk:
             self._destroy_key(None)
             return 0
         key_id = found[0]
-        erased: set[UUID] = set()
+        erased = 0
 
-        def erase_all() -> None:
-            for event in self._scan(Ticket.Submitted):
-                tid = event.originator_id
-                if key_id_of(event.requester) == key_id and tid not in erased:
-                    self._command(tid, at, lambda t, p, when: t.erase(by=by_, at=when))
-                    erased.add(tid)
+        def erase_from(start: int) -> int:
+            nonlocal erased
+            topics = [get_topic(Ticket.Submitted)]
+            for item in scan_log(self._app.recorder, topics, start=start):
+                start = item.id + 1
+                event: Any = self._app.mapper.to_domain_event(item)
+                if key_id_of(event.requester) == key_id:
+                    self._command(
+                        event.originator_id, at, lambda t, p, when: t.erase(by=by_, at=when)
+                    )
+                    erased += 1
+            return start
 
-        erase_all()
+        position = erase_from(1)
         self._destroy_key(key_id)
-        erase_all()  # a ticket another process submitted meanwhile under the same key
-        return len(erased)
+        erase_from(position)  # a ticket another process submitted meanwhile under that key
+        return erased
 
     def _destroy_key(self, key_id: UUID | None) -> None:
         try:
@@ -1349,21 +1344,10 @@ class SupportDesk:
         """A reply to `ticket` from an address that is neither its requester nor CC'd: a new
         ticket of the sender's own, or a refusal (policy `stranger_replies`); recorded either
         way, with the sender sealed under their own key and no body."""
-        key = self._keys.key_for_address(sender)
-        sealed_sender = self._seal(key, sender, address=True)
-        refuse = auto_submitted or policy.stranger_replies is StrangerReplies.REFUSE
-        if refuse:
-            record = StrangerMessage.record(
-                ticket_id=ticket.id,
-                sender=sealed_sender,
-                outcome="dropped" if auto_submitted else "refused",
-                new_ticket_id=None,
-                message_id=mid,
-                auto_submitted=auto_submitted,
-                at=when,
+        if auto_submitted or policy.stranger_replies is StrangerReplies.REFUSE:
+            self._record_refusal(
+                ticket.id, sender, mid=mid, auto_submitted=auto_submitted, when=when
             )
-            with contextlib.suppress(IntegrityError):  # a redelivery: recorded already
-                self._app.save(record)
             raise PermissionDenied(
                 ticket.id,
                 actor=sender,
@@ -1371,6 +1355,8 @@ class SupportDesk:
                 action=Action.AUTO_REPLY if auto_submitted else Action.CUSTOMER_REPLY,
                 allowed=policy.roles_for(Action.CUSTOMER_REPLY),
             )
+        key = self._keys.key_for_address(sender)
+        sealed_sender = self._seal(key, sender, address=True)
         new_id = ticket_id_for_message(mid) if mid else uuid.uuid4()
         current = self._policy
         new_ticket = Ticket.submit(
@@ -1397,6 +1383,30 @@ class SupportDesk:
         )
         self._save(new_ticket, record, self._new_receipt(mid, new_id, when))
         return new_id
+
+    def _record_refusal(
+        self,
+        ticket_id: UUID,
+        sender: str,
+        *,
+        mid: str | None,
+        auto_submitted: bool,
+        when: _dt.datetime,
+    ) -> None:
+        """Record that a stranger's message to `ticket_id` was refused (or, auto-submitted,
+        dropped), with the sender sealed under their own key and no body."""
+        key = self._keys.key_for_address(sender)
+        record = StrangerMessage.record(
+            ticket_id=ticket_id,
+            sender=self._seal(key, sender, address=True),
+            outcome="dropped" if auto_submitted else "refused",
+            new_ticket_id=None,
+            message_id=mid,
+            auto_submitted=auto_submitted,
+            at=when,
+        )
+        with contextlib.suppress(IntegrityError):  # a redelivery: recorded already
+            self._app.save(record)
 
     def _receipt(self, mid: str) -> UUID | None:
         try:
