@@ -29,7 +29,7 @@ from typing import Any
 
 if str(Path(__file__).resolve().parents[1]) not in sys.path:  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench import commands, rebuild, timers
+from bench import audit, commands, rebuild, timers
 
 __all__ = ["BENCHMARKS", "main", "render", "run", "summary"]
 
@@ -145,20 +145,33 @@ def _timers_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _audit_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    ratio = doc["ratio"]
-    added = doc["memory"][-1]["added_mb"]
-    events = doc["memory"][-1]["events"]
-    return [
-        _row("audit", "sqlite", "audit / raw log read", ratio, ">= 0.5", ratio >= 0.5),
+    ratio, split_ratio = doc["ratio"], doc["split_ratio"]
+    workers = doc["split"]["workers"]
+    rows = [
+        _row("audit", "sqlite", "audit / raw log read, one process", ratio, "-", None),
         _row(
             "audit",
             "sqlite",
-            f"MB of RSS added auditing {events:,} events",
-            added,
-            "< 50",
-            added < 50,
+            f"audit / raw log read, split over {workers} processes (auto)",
+            split_ratio,
+            ">= 0.5",
+            split_ratio >= 0.5 and doc["split"]["same_report"],
         ),
     ]
+    for name, key in (("one process", "memory"), ("split", "split_memory")):
+        added = doc[key][-1]["added_mb"]
+        events = doc[key][-1]["events"]
+        rows.append(
+            _row(
+                "audit",
+                "sqlite",
+                f"MB of RSS added auditing {events:,} events, {name}",
+                added,
+                "< 50",
+                added < 50,
+            )
+        )
+    return rows
 
 
 SUMMARIES: dict[str, Callable[[dict[str, Any]], list[dict[str, Any]]]] = {
@@ -180,37 +193,11 @@ def summary(documents: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _audit_lines(doc: dict[str, Any]) -> list[str]:
-    raw, audit = doc["raw"], doc["audit"]
-    lines = [
-        f"SQLite log: {doc['tickets']:,} tickets, {doc['events']:,} events (built in "
-        f"{doc['build_seconds']:.0f} s); audit clean: {audit['clean']}; "
-        "goals: audit / raw >= 0.5, memory flat and under +50 MB",
-        "",
-        "| read | events | seconds | events/s | / raw |",
-        "| --- | ---: | ---: | ---: | ---: |",
-        f"| raw notification log + decode | {raw['events']:,} | {raw['seconds']:.2f} "
-        f"| {raw['events_per_s']:,.0f} | |",
-        f"| audit | {audit['events']:,} | {audit['seconds']:.2f} | {audit['events_per_s']:,.0f} "
-        f"| {doc['ratio']:.2f} |",
-        "",
-        "| log events | process max RSS before MB | process max RSS after MB "
-        "| RSS added MB (peak during - at start) | tracemalloc peak MB |",
-        "| ---: | ---: | ---: | ---: | ---: |",
-    ]
-    lines.extend(
-        f"| {r['events']:,} | {r['before_kib'] / 1024:.1f} | {r['after_kib'] / 1024:.1f} "
-        f"| {r['added_mb']:.1f} | {r['traced_peak_mb']:.1f} |"
-        for r in doc["memory"]
-    )
-    return lines
-
-
 RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "rebuild": rebuild.render,
     "commands": commands.render,
     "timers": timers.render,
-    "audit": _audit_lines,
+    "audit": audit.render,
 }
 
 TITLES = {

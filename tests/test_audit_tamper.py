@@ -11,13 +11,14 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import pytest
 from eventsourcing.cryptography import AESCipher
 
 from supportflow import ManualClock, SupportDesk
-from supportflow.audit import AuditReport, audit_store, seal
+from supportflow.audit import AuditReport, audit_store, report_json, seal
 
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 
@@ -52,8 +53,13 @@ class Store:
             desk.reply(self.b, agent="carol", body="Looking")
             desk.reply(self.b, agent="carol", body="Still looking")
 
-    def audit(self, **options: object) -> AuditReport:
-        return audit_store(self.url, env=self.env or None, **options)  # type: ignore[arg-type]
+    def audit(self, **options: Any) -> AuditReport:
+        """The audit's report; also split over processes, which must report the same
+        (a seal check runs in one process either way)."""
+        report = audit_store(self.url, env=self.env or None, **options)
+        split = audit_store(self.url, env=self.env or None, workers=3, **options)
+        assert report_json(split) == report_json(report)
+        return report
 
     def seal(self) -> str:
         return seal(self.url, env=self.env or None)

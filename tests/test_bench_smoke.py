@@ -82,12 +82,13 @@ def test_every_benchmark_ran_without_error_in_quick_json(combined: dict[str, Any
 
 def test_summary_has_the_goal_rows_of_every_store_in_quick_json(combined: dict[str, Any]) -> None:
     """The summary has, per store, 3 rebuild rows (vs bare, vs the fold, snapshot growth),
-    one command row and one timer row, plus the audit's throughput and memory rows."""
+    one command row and one timer row, plus the audit's throughput and memory rows (one
+    process, and split over processes)."""
     counts: dict[tuple[str, str], int] = {}
     for row in combined["summary"]:
         key = (row["benchmark"], row["store"])
         counts[key] = counts.get(key, 0) + 1
-    expected = {("audit", "sqlite"): 2}
+    expected = {("audit", "sqlite"): 4}
     for store in ALL_STORES:
         expected |= {("rebuild", store): 3, ("commands", store): 1, ("timers", store): 1}
     assert counts == expected
@@ -203,6 +204,22 @@ def test_audit_reads_every_built_event_in_quick_json(combined: dict[str, Any]) -
     assert audit["audit"]["clean"] is True
     rates = audit["audit"]["events_per_s"] / audit["raw"]["events_per_s"]
     assert audit["ratio"] == pytest.approx(rates)
+
+
+def test_split_audit_reports_the_same_in_quick_json(combined: dict[str, Any]) -> None:
+    """The audit split over processes verified every event and gave the same report; its
+    ratio is its events/s over the raw read's; its memory rows count its processes."""
+    audit = combined["benchmarks"]["audit"]
+    split = audit["split"]
+    assert split["events"] == audit["events"]
+    assert split["same_report"] is True
+    assert split["workers"] >= 1
+    assert audit["split_ratio"] == pytest.approx(
+        split["events_per_s"] / audit["raw"]["events_per_s"]
+    )
+    for row in audit["split_memory"]:
+        assert row["workers"] == split["workers"]
+        assert row["added_mb"] >= row["shares_mb"] >= 0
 
 
 # -- bench/rebuild.py ---------------------------------------------------------------------------

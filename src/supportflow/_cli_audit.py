@@ -20,7 +20,9 @@ from pathlib import Path
 
 from ._cli_common import STORE_ENV, instant
 from .audit import (
+    AUTO_SPLIT_ROWS,
     DEFAULT_GRACE,
+    MAX_WORKERS,
     Auditor,
     history_json,
     history_text,
@@ -33,7 +35,7 @@ from .audit import (
 from .errors import SupportflowError, TicketNotFound
 from .policy import SupportPolicy
 
-__all__ = ["parse_duration", "parse_env", "register"]
+__all__ = ["parse_duration", "parse_env", "parse_workers", "register"]
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -47,6 +49,19 @@ def parse_duration(text: str) -> _dt.timedelta:
         )
     number, unit = match.groups()
     return _dt.timedelta(seconds=float(number) * _UNITS[unit or "s"])
+
+
+def parse_workers(text: str) -> int | str:
+    """``auto`` or a number of processes (1 or more)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {number}")
+    return number
 
 
 def parse_env(items: list[str] | None) -> dict[str, str]:
@@ -140,6 +155,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="N",
         help="tickets with an SVG timeline in the HTML report (default: %(default)s)",
     )
+    audit.add_argument(
+        "--workers",
+        type=parse_workers,
+        default="auto",
+        metavar="N",
+        help="split the audit over N processes, each verifying a share of the tickets (the "
+        f"report is the same); auto: one per CPU (at most {MAX_WORKERS}) for a log of "
+        f"{AUTO_SPLIT_ROWS:,} rows or more (default: auto)",
+    )
     audit.set_defaults(handler=_audit)
 
     history = commands.add_parser(
@@ -209,6 +233,7 @@ def _audit(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             what_if=what_if,
             grace=args.grace,
             timelines=args.timelines if args.format == "html" else 0,
+            workers=args.workers,
         )
     render = {"text": report_text, "json": report_json, "html": report_html}[args.format]
     _write(render(report), args.out)

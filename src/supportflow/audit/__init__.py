@@ -9,7 +9,15 @@ check the hash chains and seals, answer as-of and what-if questions, and report.
 True
 """
 
-from ._auditor import DEFAULT_GRACE, Auditor, audit_store, open_auditor, seal
+from ._auditor import (
+    AUTO_SPLIT_ROWS,
+    DEFAULT_GRACE,
+    MAX_WORKERS,
+    Auditor,
+    audit_store,
+    open_auditor,
+    seal,
+)
 from ._model import (
     RULES,
     AuditReport,
@@ -26,7 +34,9 @@ from ._seal import SealRecord
 from ._toml import policy_from_toml, policy_to_toml
 
 __all__ = [
+    "AUTO_SPLIT_ROWS",
     "DEFAULT_GRACE",
+    "MAX_WORKERS",
     "RULES",
     "AuditReport",
     "Auditor",

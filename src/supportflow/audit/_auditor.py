@@ -42,22 +42,36 @@ from ..policy import (
 )
 from ..policy._transitions import transition_map
 from ..ticket import Ticket, _same_address_key
+from ._cross import ClaimWriter, CrossTicket
 from ._fast import DueInstants, EventHasher, EventReader
 from ._history import build_history, iso, sealed_text
 from ._ledger import Ledger, MessageEffects, Samples, Spill, TicketState
 from ._model import AuditReport, Metrics, TicketHistory, Violation
 from ._registry import PolicyRegistry
-from ._scan import Row, notification, read_batch, read_rows
+from ._scan import Row, Share, notification, read_batch, read_rows
 from ._seal import Head, SealRecord, heads_differences, manifest_text, parse_manifest, seal_id
 from ._whatif import WhatIf
 
-__all__ = ["DEFAULT_GRACE", "Auditor", "audit_store", "open_auditor", "seal"]
+__all__ = [
+    "AUTO_SPLIT_ROWS",
+    "DEFAULT_GRACE",
+    "MAX_WORKERS",
+    "Auditor",
+    "audit_store",
+    "open_auditor",
+    "seal",
+]
 
 DEFAULT_GRACE = _dt.timedelta(hours=1)
 """How long a due timer may stay unwritten before the audit calls it overdue (worker lag)."""
 
 BATCH = 1000
 MAX_LISTED_VIOLATIONS = 10_000
+MAX_WORKERS = 16
+"""The most processes one audit is split over."""
+AUTO_SPLIT_ROWS = 20_000
+"""``workers="auto"`` splits a log of at least this many rows (below, starting processes
+costs more than it saves)."""
 
 _STATUS = {status.value: status for status in Status}
 _ACTION = {action.value: action for action in Action}
@@ -70,6 +84,26 @@ fired it), an `UpdateOverdue`, a `Responded` (the message a `Reopened` waits for
 
 _Handler = Callable[[TicketState, int, Any, SupportPolicy], None]
 """A check of one event class: (the ticket's record, the log position, the event, its policy)."""
+
+
+def make_violation(
+    rule: str,
+    tid: UUID,
+    position: int | None,
+    log_position: int | None,
+    text: str,
+    *,
+    kind: str = "ticket",
+) -> Violation:
+    """A violation of `rule` by ticket (or record) `tid`'s event `position`."""
+    where = f"{kind} {tid}" + ("" if position is None else f" event {position}")
+    return Violation(
+        rule=rule,
+        message=f"{where}: {text}",
+        ticket_id=tid,
+        position=position,
+        log_position=log_position,
+    )
 
 
 def _address_key(value: object) -> str | None:
@@ -102,6 +136,7 @@ class _Check:
         as_of: _dt.datetime | None,
         report: Callable[[Violation], None],
         what_if: WhatIf | None,
+        claims: ClaimWriter | None = None,
     ) -> None:
         self.registry = registry
         self.as_of = as_of
@@ -113,9 +148,14 @@ class _Check:
         """A temporary file for what the audit must remember but need not keep in memory."""
         self.tickets = Ledger(self.spill)
         """Every ticket seen: live records, and finished tickets' packed records on disk."""
-        self.effects = MessageEffects(self.spill)
-        self.links_from_parent: dict[UUID, tuple[UUID, int, int]] = {}
-        self.links_from_child: dict[UUID, tuple[UUID, int]] = {}
+        self.cross: CrossTicket | ClaimWriter = (
+            CrossTicket(MessageEffects(self.spill), self.violation) if claims is None else claims
+        )
+        """Follow-up links and message ids: judged here, or written down for the process
+        that merges the shares of a split audit (`_parallel`)."""
+        self.order = 0
+        """While `finish_tickets` runs: the log position where the ticket it is looking at
+        first appeared (a split audit orders the end's violations by it)."""
         self.events = 0
         self.latest: _dt.datetime | None = None
         self.first_response = Samples()
@@ -161,16 +201,7 @@ class _Check:
         *,
         kind: str = "ticket",
     ) -> None:
-        where = f"{kind} {tid}" + ("" if position is None else f" event {position}")
-        self.report(
-            Violation(
-                rule=rule,
-                message=f"{where}: {text}",
-                ticket_id=tid,
-                position=position,
-                log_position=log_position,
-            )
-        )
+        self.report(make_violation(rule, tid, position, log_position, text, kind=kind))
 
     def saw(self, instant: _dt.datetime) -> None:
         if self.latest is None or instant > self.latest:
@@ -222,7 +253,7 @@ class _Check:
         previous = getattr(event, "previous_hash", None)
         if state is None:
             state = _State(version, digest, at)
-            self.tickets.add(tid, state)
+            self.tickets.add(tid, state, seq=pos)
             if version != 1 or not isinstance(event, Ticket.Submitted):
                 self.violation(
                     "sequence",
@@ -337,42 +368,11 @@ class _Check:
             self._fact(pos, event, "update_due_at", event.update_due_at, expected)
         self.events += 1
         if event.follow_up_of is not None:
-            parent = event.follow_up_of
-            claim = self.links_from_parent.pop(tid, None)
-            if claim is None:
-                self.links_from_child[tid] = (parent, pos)
-            elif claim[0] != parent:
-                self.violation(
-                    "follow-up-link",
-                    tid,
-                    1,
-                    pos,
-                    f"says it follows up ticket {parent}, but ticket {claim[0]} recorded it "
-                    "as its follow-up",
-                )
+            self.cross.child_link(tid, event.follow_up_of, pos)
         if event.message_id is not None:
-            self._effect(event.message_id, tid, "submitted", tid, 1, pos)
+            self.cross.effect(event.message_id, tid, "submitted", tid, 1, pos)
         if self.what_if is not None:
             self.what_if.event(event)
-
-    def _effect(
-        self, mid: str, landed: UUID, kind: str, tid: UUID, position: int, log_position: int
-    ) -> None:
-        """An inbound message took effect on ticket `landed`."""
-        seen = self.effects.get(mid)
-        if seen is None:
-            self.effects[mid] = (landed, kind)
-            return
-        if seen == (landed, "follow-up") and kind == "submitted":
-            self.effects[mid] = (landed, "done")  # the follow-up's own Submitted: same effect
-            return
-        self.violation(
-            "duplicate-message",
-            tid,
-            position,
-            log_position,
-            f"message id {mid!r} takes effect again; it already took effect on ticket {seen[0]}",
-        )
 
     def _transition(
         self, state: _State, pos: int, event: Any, action: Action, policy: SupportPolicy
@@ -608,19 +608,11 @@ class _Check:
         )
         self.follow_ups += 1
         child = event.follow_up_id
-        claim = self.links_from_child.pop(child, None)
-        if claim is None:
-            self.links_from_parent[child] = (tid, event.originator_version, pos)
-        elif claim[0] != tid:
-            self.violation(
-                "follow-up-link",
-                tid,
-                event.originator_version,
-                pos,
-                f"records follow-up {child}, which says it follows up ticket {claim[0]}",
-            )
+        self.cross.parent_link(child, tid, event.originator_version, pos)
         if event.message_id is not None:
-            self._effect(event.message_id, child, "follow-up", tid, event.originator_version, pos)
+            self.cross.effect(
+                event.message_id, child, "follow-up", tid, event.originator_version, pos
+            )
 
     def _bookkeeping(self, state: _State, pos: int, event: Any, policy: SupportPolicy) -> None:
         self._transition(state, pos, event, _BOOKKEEPING_ACTIONS[type(event)], policy)
@@ -741,7 +733,7 @@ class _Check:
         state.status = _STATUS.get(event.status, state.status)
         state.solve_due = event.solve_due_at
         if event.role != "agent" and event.message_id is not None:
-            self._effect(event.message_id, tid, "reply", tid, event.originator_version, pos)
+            self.cross.effect(event.message_id, tid, "reply", tid, event.originator_version, pos)
 
     def _solved(self, state: _State, event: Any) -> None:
         state.status = Status.SOLVED
@@ -839,9 +831,18 @@ class _Check:
     # -- the end ---------------------------------------------------------------------------------
 
     def finish(self, audit_time: _dt.datetime, grace: _dt.timedelta) -> None:
+        """The end of the audit: every ticket's `finish_tickets`, then the follow-up links
+        only one side recorded."""
+        self.finish_tickets(audit_time, grace)
+        if isinstance(self.cross, CrossTicket):
+            self.cross.finish()
+
+    def finish_tickets(self, audit_time: _dt.datetime, grace: _dt.timedelta) -> None:
+        """Each ticket's end: a Reopened with no message after it, a timer overdue."""
         for tid, state in self.tickets.in_log_order():  # quiet finished tickets are skipped
             if state.broken or state.policy is None:
                 continue
+            self.order = state.seq
             if state.reopen_action is not None:
                 self.violation(
                     "transition",
@@ -866,36 +867,72 @@ class _Check:
                     f"the {name} timer was due at {iso(timer.due_at)} and had not fired by the "
                     f"audit time {iso(audit_time)} (grace {grace})",
                 )
-        for child, (parent, position, log_position) in self.links_from_parent.items():
-            self.violation(
-                "follow-up-link",
-                parent,
-                position,
-                log_position,
-                f"records follow-up ticket {child}, which is not in the log (or does not say "
-                "it follows up this ticket)",
-            )
-        for child, (parent, log_position) in self.links_from_child.items():
-            self.violation(
-                "follow-up-link",
-                child,
-                1,
-                log_position,
-                f"says it follows up ticket {parent}, which has no FollowUpCreated for it",
-            )
 
     def close(self) -> None:
         """Drop the spill file (the ledger and message ids cannot be read after this)."""
         self.spill.close()
 
-    def metrics(self) -> Metrics:
+    def tally(self) -> Tally:
+        """What the metrics are made of (added up over the shares of a split audit)."""
         counts: Counter[str] = Counter()
         for status, count in self.tickets.status_counts().items():
             counts[status.name] += count
-        return Metrics(
+        return Tally(
             tickets=self.existing if self.as_of is not None else self.tickets.count,
             events=self.events,
-            by_status=tuple((status.name, counts[status.name]) for status in Status),
+            by_status=counts,
+            first_response=self.first_response,
+            time_to_solve=self.time_to_solve,
+            reopens=self.reopens,
+            follow_ups=self.follow_ups,
+            agent_solves=self.agent_solves,
+            auto_solves=self.auto_solves,
+            auto_closes=self.auto_closes,
+            max_lag=self.max_lag,
+        )
+
+    def metrics(self) -> Metrics:
+        return self.tally().metrics()
+
+
+@dataclasses.dataclass
+class Tally:
+    """The counts behind `Metrics`: `merge` adds another share's."""
+
+    tickets: int
+    events: int
+    by_status: Counter[str]
+    first_response: Samples
+    time_to_solve: Samples
+    reopens: int
+    follow_ups: int
+    agent_solves: int
+    auto_solves: int
+    auto_closes: int
+    max_lag: float | None
+
+    def merge(self, other: Tally) -> None:
+        for name in (
+            "tickets",
+            "events",
+            "reopens",
+            "follow_ups",
+            "agent_solves",
+            "auto_solves",
+            "auto_closes",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.by_status.update(other.by_status)
+        self.first_response.merge(other.first_response)
+        self.time_to_solve.merge(other.time_to_solve)
+        lags = [lag for lag in (self.max_lag, other.max_lag) if lag is not None]
+        self.max_lag = max(lags) if lags else None
+
+    def metrics(self) -> Metrics:
+        return Metrics(
+            tickets=self.tickets,
+            events=self.events,
+            by_status=tuple((status.name, self.by_status[status.name]) for status in Status),
             first_response=self.first_response.summary(),
             time_to_solve=self.time_to_solve.summary(),
             reopens=self.reopens,
@@ -905,6 +942,16 @@ class _Check:
             automatic_closes=self.auto_closes,
             max_timer_lag_seconds=self.max_lag,
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitSource:
+    """What an audit split over processes needs: the auditor that splits it, and what
+    another process opens the same store with."""
+
+    auditor: Auditor
+    settings: dict[str, str]
+    policies: tuple[SupportPolicy, ...]
 
 
 _FIELDS: dict[type, frozenset[str]] = {}
@@ -961,6 +1008,9 @@ class Auditor:
         self._extra = tuple(policies)
         self._batch = batch_size
         self._owned = False
+        self._settings: dict[str, str] | None = None
+        """The settings `open_auditor` opened the store with (another process opens it
+        with them)."""
         recorder = app.recorder
         # personal fields read opened where the store's key table is at hand
         self._reveal = KeyRing(recorder).reveal if isinstance(recorder, KeyTable) else sealed_text
@@ -980,16 +1030,55 @@ class Auditor:
             yield from batch
             position = batch[-1].id + 1
 
-    def _row_batches(self) -> Iterator[list[Row]]:
-        """The whole log as `notifications()` gives it, a batch of `Row` tuples at a time."""
+    def _row_batches(self, share: Share | None = None) -> Iterator[list[Row]]:
+        """The whole log as `notifications()` gives it (or one `share` of it), a batch of
+        `Row` tuples at a time."""
         recorder: Any = self.application.recorder
         position = 1
         while True:
-            batch = read_rows(recorder, position, self._batch, ())
+            batch = read_rows(recorder, position, self._batch, (), share)
             if not batch:
                 return
             yield batch
             position = batch[-1][0] + 1
+
+    def _parts(self, workers: int | str) -> int:
+        """How many processes the audit runs in (`audit`'s `workers`)."""
+        if workers == "auto":
+            cpus = os.cpu_count() or 1
+            if cpus < 2 or self._split_source() is None:
+                return 1
+            last = self.application.recorder.max_notification_id() or 0
+            return 1 if last < AUTO_SPLIT_ROWS else min(cpus, MAX_WORKERS)
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise InvalidCommand(f"workers must be a positive number or 'auto', got {workers!r}")
+        if workers > MAX_WORKERS:
+            raise InvalidCommand(f"workers must be at most {MAX_WORKERS}, got {workers}")
+        if workers > 1 and self._split_source() is None:
+            raise InvalidCommand(
+                "workers > 1 needs a store other processes can open (a SQLite file or "
+                "PostgreSQL); this one lives inside this process"
+            )
+        return workers
+
+    def _split_source(self) -> SplitSource | None:
+        """What another process needs to open this store (None: it cannot)."""
+        settings = self._settings
+        if settings is None:
+            env = getattr(self.application, "env", None)
+            if env is None:
+                return None
+            settings = {str(k): str(v) for k, v in dict(env).items()}
+        module = settings.get("PERSISTENCE_MODULE", "").lower()
+        if "postgres" not in module:
+            if "sqlite" not in module:
+                return None
+            name = settings.get("SQLITE_DBNAME") or settings.get(
+                f"{self.application.name.upper()}_SQLITE_DBNAME", ""
+            )
+            if not name or ":memory:" in name or "mode=memory" in name:
+                return None
+        return SplitSource(self, settings, self._extra)
 
     def policy_registry(self) -> PolicyRegistry:
         """The policies this store holds, plus those passed to the auditor."""
@@ -1018,6 +1107,7 @@ class Auditor:
         grace: _dt.timedelta = DEFAULT_GRACE,
         timelines: int = 0,
         max_violations: int = MAX_LISTED_VIOLATIONS,
+        workers: int | str = 1,
     ) -> AuditReport:
         """Verify every ticket (events stamped up to `as_of`; all events' integrity).
 
@@ -1025,11 +1115,18 @@ class Auditor:
         checks the log against a digest printed by `seal()`. `what_if` compares the automatic
         events with those another policy would give. `timelines` keeps that many ticket
         timelines for the HTML report (tickets with violations first).
+
+        `workers` splits the audit over that many processes (``"auto"``: one per CPU, at most
+        `MAX_WORKERS`, when the log is large enough to gain from it), each verifying a share
+        of the tickets; the report is the same as one process gives. It needs a store other
+        processes can open (a SQLite file, PostgreSQL); a seal check and a what-if run in
+        one process.
         """
         if as_of is not None:
             as_of = require_aware_utc(as_of, name="as_of")
         if grace < _dt.timedelta(0):
             raise InvalidCommand(f"grace must not be negative, got {grace}")
+        parts = self._parts(workers)
         registry = self.policy_registry()
         violations: list[Violation] = []
         truncated = 0
@@ -1044,14 +1141,80 @@ class Auditor:
         for problem in registry.problems:
             report(Violation(rule="policy-record", message=problem))
         simulator = None if what_if is None else WhatIf(what_if)
-        check = _Check(registry, as_of, report, simulator)
         sealed = self._sealed(expect_seal, report)
         heads: dict[UUID, Head] = {}
         moved: dict[tuple[UUID, int], int] = {}
+        if parts > 1 and simulator is None and sealed is None:
+            from ._parallel import audit_split  # (it imports this module)
+
+            source = self._split_source()
+            assert source is not None  # (`_parts` checked)
+            split = audit_split(
+                source,
+                registry,
+                parts=parts,
+                as_of=as_of,
+                grace=grace,
+                timelines=timelines,
+                max_violations=max_violations,
+                batch=self._batch,
+            )
+            for violation in split.violations:
+                report(violation)
+            truncated += split.unlisted
+            metrics, position, audit_time = split.metrics, split.position, split.audit_time
+            sample = split.sample
+        else:
+            check = _Check(registry, as_of, report, simulator)
+            position, first = self._verify(
+                check,
+                self._row_batches(),
+                simulator=simulator,
+                sealed=sealed,
+                heads=heads,
+                moved=moved,
+                timelines=timelines,
+            )
+            sample = [tid for _, tid in first]
+            audit_time = as_of if as_of is not None else (check.latest or SystemClock().now())
+            check.finish(audit_time, grace)
+            metrics = check.metrics()
+            check.close()  # the spill file goes
+        if sealed is not None:
+            self._compare_seal(sealed, heads, moved, position, report)
+        chosen = list(dict.fromkeys([v.ticket_id for v in violations if v.ticket_id] + sample))
+        return AuditReport(
+            store=self.store,
+            audit_time=audit_time,
+            as_of=as_of,
+            log_position=position,
+            metrics=metrics,
+            violations=tuple(violations),
+            violations_truncated=truncated,
+            policies=tuple(registry),
+            seal=expect_seal,
+            what_if=None if simulator is None else simulator.report(audit_time),
+            timelines=self._timelines(chosen[:timelines], registry, as_of) if timelines else (),
+        )
+
+    def _verify(
+        self,
+        check: _Check,
+        batches: Iterable[list[Row]],
+        *,
+        simulator: WhatIf | None,
+        sealed: tuple[int, int, dict[UUID, Head]] | None,
+        heads: dict[UUID, Head],
+        moved: dict[tuple[UUID, int], int],
+        timelines: int,
+    ) -> tuple[int, list[tuple[int, UUID]]]:
+        """Feed every row of `batches` to `check` (and follow the seal's heads); the last log
+        position read, and the first `timelines` tickets submitted (log position, id)."""
+        as_of = check.as_of
         mapper = self.application.mapper
-        ticket_topics = {get_topic(cls) for cls in _TICKET_CLASSES}
+        ticket_topics = _TICKET_TOPICS
         position = 0
-        sample: list[UUID] = []
+        sample: list[tuple[int, UUID]] = []
         event_hash = EventHasher()
         # The what-if simulator reads whole events: then every event goes through the mapper.
         reader = EventReader(mapper, ticket_topics) if simulator is None else None
@@ -1063,7 +1226,7 @@ class Auditor:
         closed = Status.CLOSED
         event: Any
         read: tuple[Any, bytes] | None
-        for row in itertools.chain.from_iterable(self._row_batches()):
+        for row in itertools.chain.from_iterable(batches):
             position, _, _, topic, _ = row
             is_ticket = topic in ticket_topics
             if is_ticket and fast is not None:
@@ -1086,7 +1249,7 @@ class Auditor:
                     if state.status is closed or state.broken or state.policy is None:
                         settle(values["originator_id"])  # a finished ticket leaves memory
                     if values["originator_version"] == 1 and len(sample) < timelines:
-                        sample.append(values["originator_id"])
+                        sample.append((position, values["originator_id"]))
                     at = values["timestamp"]
                     if (as_of is None or at <= as_of) and (
                         check.latest is None or at > check.latest
@@ -1125,7 +1288,7 @@ class Auditor:
             if is_ticket and event is not None:
                 check.ticket_event(position, event, digest)
                 if event.originator_version == 1 and len(sample) < timelines:
-                    sample.append(event.originator_id)
+                    sample.append((position, event.originator_id))
                 if as_of is None or event.timestamp <= as_of:
                     check.saw(event.timestamp)
             if sealed is not None:
@@ -1136,26 +1299,7 @@ class Auditor:
                 else:
                     text = event_hash(event)
                 self._track_head(n, event, text, sealed, heads, moved)
-        audit_time = as_of if as_of is not None else (check.latest or SystemClock().now())
-        check.finish(audit_time, grace)
-        metrics = check.metrics()
-        check.close()  # the spill file goes
-        if sealed is not None:
-            self._compare_seal(sealed, heads, moved, position, report)
-        chosen = list(dict.fromkeys([v.ticket_id for v in violations if v.ticket_id] + sample))
-        return AuditReport(
-            store=self.store,
-            audit_time=audit_time,
-            as_of=as_of,
-            log_position=position,
-            metrics=metrics,
-            violations=tuple(violations),
-            violations_truncated=truncated,
-            policies=tuple(registry),
-            seal=expect_seal,
-            what_if=None if simulator is None else simulator.report(audit_time),
-            timelines=self._timelines(chosen[:timelines], registry, as_of) if timelines else (),
-        )
+        return position, sample
 
     def _timelines(
         self, ids: Sequence[UUID], registry: PolicyRegistry, as_of: _dt.datetime | None
@@ -1346,6 +1490,8 @@ _TICKET_CLASSES = (
     Ticket.Erased,
 )
 
+_TICKET_TOPICS = frozenset(get_topic(cls) for cls in _TICKET_CLASSES)
+
 _BOOKKEEPING_ACTIONS: dict[type, Action] = {
     Ticket.EscalationRequested: Action.REQUEST_ESCALATION,
     Ticket.EscalationReviewed: Action.REVIEW_ESCALATION,
@@ -1401,6 +1547,7 @@ def open_auditor(
         raise InvalidCommand(f"cannot open the store: {type(error).__name__}: {error}") from None
     auditor = Auditor(app, policies=policies, store=store)
     auditor._owned = True
+    auditor._settings = dict(settings)
     return auditor
 
 

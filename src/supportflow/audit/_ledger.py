@@ -338,6 +338,23 @@ class Samples:
             return
         self._bucket(delta.total_seconds())
 
+    def merge(self, other: Samples) -> None:
+        """Add every sample of `other` (the summary is the same as if each had been added
+        here: it does not depend on the order of the samples)."""
+        self._count += other._count
+        self._micros += other._micros
+        mine, theirs = self._samples, other._samples
+        if mine is not None and theirs is not None and len(mine) + len(theirs) <= EXACT_SAMPLES:
+            mine.extend(theirs)
+            return
+        self._samples = None  # beyond the exact limit (here, there, or both): the sketch
+        for values in (mine, theirs):
+            for value in values or ():
+                self._bucket(value)
+        self._zero += other._zero
+        for key, count in other._buckets.items():
+            self._buckets[key] = self._buckets.get(key, 0) + count
+
     def _bucket(self, value: float) -> None:
         if value == 0:
             self._zero += 1
@@ -503,9 +520,11 @@ class Ledger:
         self._live[key] = state
         return state
 
-    def add(self, tid: UUID, state: TicketState) -> None:
-        """A ticket seen for the first time (`get(tid)` was None)."""
-        state.seq = self.count
+    def add(self, tid: UUID, state: TicketState, *, seq: int | None = None) -> None:
+        """A ticket seen for the first time (`get(tid)` was None). `seq` orders it among the
+        tickets (`in_log_order`): the log position of its first row, or by default the
+        number of tickets added before it."""
+        state.seq = self.count if seq is None else seq
         self.count += 1
         self._live[tid.int] = state
 

@@ -10,10 +10,16 @@ the same objects, about a third of the cost per row.
 Any other recorder (PostgreSQL, a subclass that changes the query) is asked as usual.
 `read_rows` gives the same notifications as tuples (`Row`), and `notification(row)` the
 object: the audit's common path needs no `Notification` at all.
+
+`read_rows` can also read one share of the log (`Share`): the rows whose originator id's last
+byte, modulo the number of shares, is the share's index (every event of an aggregate is in
+the same share), up to a last position. SQLite and PostgreSQL pick the rows in the query;
+another recorder's rows are picked here.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID, SafeUUID
@@ -21,7 +27,26 @@ from uuid import UUID, SafeUUID
 from eventsourcing.persistence import Notification
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-__all__ = ["Row", "notification", "read_batch", "read_rows"]
+__all__ = ["Row", "Share", "notification", "read_batch", "read_rows", "share_of"]
+
+Share = tuple[int, int, int]
+"""One share of the log: (index, number of shares, last log position)."""
+
+_HEX = "0123456789abcdef"
+_SQLITE_SHARE = (
+    f"AND rowid<=? AND ((instr('{_HEX}', lower(substr(originator_id, -1))) - 1) + 16 * "
+    f"(instr('{_HEX}', lower(substr(originator_id, -2, 1))) - 1)) % ? = ? "
+)
+"""The share of a row on SQLite: the last byte of the id stored as 32 hex digits."""
+
+
+def share_of(originator_id: object, shares: int) -> int:
+    """The share (0 to `shares` - 1) of a row whose originator id is `originator_id`: its
+    last byte modulo `shares` (what the SQL of `read_rows` computes)."""
+    if isinstance(originator_id, UUID):
+        return (originator_id.int & 0xFF) % shares
+    return zlib.crc32(str(originator_id).encode("utf-8")) % shares  # ids that are not UUIDs
+
 
 _SELECT = SQLiteApplicationRecorder.select_notifications
 _CONVERT = SQLiteApplicationRecorder.convert_originator_id
@@ -62,12 +87,18 @@ Row = tuple[int, Any, int, str, Any]
 """A notification's fields as a tuple: (id, originator_id, originator_version, topic, state)."""
 
 
-def _sqlite_rows(recorder: Any, start: int, limit: int, topics: Sequence[str]) -> list[Row]:
+def _sqlite_rows(
+    recorder: Any, start: int, limit: int, topics: Sequence[str], share: Share | None = None
+) -> list[Row]:
     statement = (
         "SELECT rowid, originator_id, originator_version, topic, state "
         f"FROM {recorder.events_table_name} WHERE rowid>=? "
     )
     params: list[int | str] = [start]
+    if share is not None:
+        index, shares, last = share
+        statement += _SQLITE_SHARE
+        params += [last, shares, index]
     if topics:
         statement += f"AND topic IN ({','.join('?' * len(topics))}) "
         params += list(topics)
@@ -124,14 +155,72 @@ _PLAIN_NOTIFICATION = hasattr(Notification, "__dataclass_fields__") and not hasa
 )
 
 
-def read_rows(recorder: Any, start: int, limit: int, topics: Sequence[str]) -> list[Row]:
-    """`read_batch` as tuples (the audit builds a `Notification` only where it needs one)."""
+def read_rows(
+    recorder: Any, start: int, limit: int, topics: Sequence[str], share: Share | None = None
+) -> list[Row]:
+    """`read_batch` as tuples (the audit builds a `Notification` only where it needs one).
+    With `share`, only that share's rows (an empty list past its last position)."""
     if _plain_sqlite(recorder):
-        return _sqlite_rows(recorder, start, limit, topics)
-    return [
-        (n.id, n.originator_id, n.originator_version, n.topic, n.state)
-        for n in recorder.select_notifications(start=start, limit=limit, topics=list(topics))
-    ]
+        return _sqlite_rows(recorder, start, limit, topics, share)
+    if share is not None and _plain_postgres(recorder):
+        return _postgres_share(recorder, start, limit, topics, share)
+    while True:
+        stop = None if share is None else share[2]
+        if stop is not None and start > stop:
+            return []
+        batch = recorder.select_notifications(
+            start=start, limit=limit, stop=stop, topics=list(topics)
+        )
+        rows = [
+            (n.id, n.originator_id, n.originator_version, n.topic, n.state)
+            for n in batch
+            if share is None or share_of(n.originator_id, share[1]) == share[0]
+        ]
+        if rows or not batch:
+            return rows
+        start = batch[-1].id + 1  # none of this batch is in the share: read on
+
+
+def _plain_postgres(recorder: Any) -> bool:
+    try:
+        from eventsourcing.postgres import PostgresApplicationRecorder
+    except ImportError:  # psycopg is not installed: not a PostgreSQL store
+        return False
+    return (
+        isinstance(recorder, PostgresApplicationRecorder)
+        and type(recorder).select_notifications is PostgresApplicationRecorder.select_notifications
+        and getattr(recorder.datastore, "originator_id_type", "uuid") == "uuid"
+    )
+
+
+def _postgres_share(
+    recorder: Any, start: int, limit: int, topics: Sequence[str], share: Share
+) -> list[Row]:
+    """One share's rows, picked by PostgreSQL (the same rows as the generic path)."""
+    from psycopg.rows import tuple_row
+    from psycopg.sql import SQL, Identifier
+
+    index, shares, last = share
+    statement = SQL(
+        "SELECT notification_id, originator_id, originator_version, topic, state "
+        "FROM {schema}.{table} WHERE notification_id>=%s AND notification_id<=%s "
+        "AND get_byte(uuid_send(originator_id), 15) %% %s = %s"
+    ).format(
+        schema=Identifier(recorder.datastore.schema),
+        table=Identifier(recorder.events_table_name),
+    )
+    params: list[Any] = [start, last, shares, index]
+    if topics:
+        statement += SQL(" AND topic = ANY(%s)")
+        params.append(list(topics))
+    statement += SQL(" ORDER BY notification_id LIMIT %s")
+    params.append(limit)
+    with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+        curs.execute(statement, params, prepare=True)
+        return [
+            (rowid, oid, version, topic, bytes(state))
+            for rowid, oid, version, topic, state in curs.fetchall()
+        ]
 
 
 def read_batch(recorder: Any, start: int, limit: int, topics: Sequence[str]) -> list[Notification]:

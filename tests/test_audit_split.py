@@ -1,0 +1,340 @@
+"""An audit split over processes (`Auditor.audit(workers=N)`) reports what one process does.
+
+Each share verifies the tickets whose id falls in it; links between tickets, message ids,
+the end of each ticket and the metrics are merged. The property below builds desks of a few
+interleaved tickets (follow-ups, redelivered and reused message ids), optionally tampers with
+one row, and compares the reports byte for byte.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import multiprocessing
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from supportflow import InvalidCommand, ManualClock, SupportDesk, SupportflowError
+from supportflow._records import follow_up_id
+from supportflow.audit import (
+    MAX_WORKERS,
+    Auditor,
+    AuditReport,
+    _ledger,
+    _parallel,
+    audit_store,
+    open_auditor,
+    report_json,
+    report_text,
+)
+from supportflow.audit._ledger import Samples
+from supportflow.audit._scan import read_rows, share_of
+from supportflow.cli import main
+
+from .test_audit_properties import _tamper
+from .test_audit_tamper import _settings
+
+START = datetime(2026, 3, 6, 15, 0, tzinfo=UTC)
+
+COMMANDS = ("submit", "assign", "reply", "ask", "solve", "customer", "wait")
+
+plans = st.lists(
+    st.tuples(
+        st.sampled_from(COMMANDS),
+        st.integers(min_value=0, max_value=3),  # which ticket
+        st.integers(min_value=0, max_value=4),  # which message id
+        st.integers(min_value=1, max_value=60 * 24 * 5),  # minutes before it
+    ),
+    min_size=1,
+    max_size=20,
+)
+
+
+def play(desk: SupportDesk, clock: ManualClock, plan: list[tuple[str, int, int, int]]) -> None:
+    """A few tickets worked on in turn; customer replies reuse a small pool of message ids
+    (a redelivery takes effect once), and a reply to a closed ticket opens a follow-up."""
+    tickets = [desk.submit(requester="ann@example.com", subject="first", message_id="<s0@x>")]
+    for command, which, mid, minutes in plan:
+        clock.advance(minutes=minutes)
+        target = tickets[which % len(tickets)]
+        try:
+            if command == "submit":
+                tickets.append(
+                    desk.submit(
+                        requester=f"c{which}@example.com",
+                        subject="another",
+                        message_id=f"<s{mid}@x>",
+                    )
+                )
+            elif command == "assign":
+                desk.assign(target, agent="bob")
+            elif command == "reply":
+                desk.reply(target, agent="bob", body="looking")
+            elif command == "ask":
+                desk.request_info(target, agent="bob", body="which version?")
+            elif command == "solve":
+                desk.solve(target, agent="bob", solution="fixed")
+            elif command == "customer":
+                landed = desk.customer_reply(target, body="more", message_id=f"<m{mid}@x>")
+                if landed not in tickets:
+                    tickets.append(landed)
+            else:
+                desk.run_due_timers()
+        except SupportflowError:
+            pass  # refused by the policy or the desk: nothing recorded
+    if plan and plan[-1][0] == "wait":
+        desk.run_due_timers()
+
+
+def same_reports(url: str, env: dict[str, str] | None = None, **options: Any) -> AuditReport:
+    """The one-process report, after checking that 2, 3 and 4 processes give the same."""
+    report = audit_store(url, env=env, **options)
+    for workers in (2, 3, 4):
+        split = audit_store(url, env=env, workers=workers, **options)
+        if report.metrics.events == 0:  # no instant in the log: the audit time is "now"
+            split = attrs.evolve(split, audit_time=report.audit_time)
+        assert report_json(split) == report_json(report)
+        assert report_text(split) == report_text(report)
+    return report
+
+
+@given(
+    plan=plans,
+    tamper=st.none() | st.tuples(st.integers(0, 10_000), st.sampled_from(["delete", "text"])),
+    as_of=st.none() | st.integers(min_value=0, max_value=60 * 24 * 40),
+    grace=st.sampled_from([timedelta(0), timedelta(hours=1)]),
+)
+def test_split_audit_reports_what_one_process_reports(
+    plan: list[tuple[str, int, int, int]],
+    tamper: tuple[int, str] | None,
+    as_of: int | None,
+    grace: timedelta,
+) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "t.db"
+        url = f"sqlite:///{path}"
+        clock = ManualClock(START)
+        with SupportDesk(url, clock=clock) as desk:
+            play(desk, clock, plan)
+        if tamper is not None:
+            _tamper(path, url, *tamper)
+        same_reports(
+            url,
+            as_of=None if as_of is None else START + timedelta(minutes=as_of),
+            grace=grace,
+            timelines=3,
+        )
+
+
+def test_cross_share_links_and_message_ids_are_judged_once(tmp_path: Path) -> None:
+    """A follow-up in another share than its ticket, a message id reused across shares, and
+    a link only one side recorded: found by the split audit as by one process."""
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    clock = ManualClock(START)
+    with SupportDesk(url, clock=clock) as desk:
+        tids = [
+            desk.submit(requester=f"c{i}@example.com", subject="x", message_id=f"<s{i}@x>")
+            for i in range(12)
+        ]
+        for tid in tids:
+            desk.solve(tid, agent="bob", solution="done")
+        clock.advance(days=4)
+        desk.run_due_timers()
+        for tid in tids[:6]:
+            desk.customer_reply(tid, body="again", message_id=f"<late-{tid}@x>")
+        ticket = desk._load(tids[7])
+        ticket.record_follow_up(  # a follow-up that was never submitted
+            follow_up_id=follow_up_id(tids[7], 1),
+            by=ticket.requester,
+            message_id="s3@x",  # (ticket 3's own, as the desk stores it)
+            at=clock.now(),
+        )
+        desk.application.save(ticket)
+    shares = {share_of(tid, 3) for tid in tids}
+    assert len(shares) > 1  # (twelve random ids: in more than one share)
+    report = same_reports(url)
+    assert sorted(v.rule for v in report.violations) == ["duplicate-message", "follow-up-link"]
+    assert report.metrics.follow_ups == 7
+
+
+@pytest.mark.parametrize("kind", ["plain", "compressed+encrypted"])
+def test_split_audit_opens_the_store_with_its_settings(tmp_path: Path, kind: str) -> None:
+    """Each process opens the store as the auditor did (compression and cipher included)."""
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    env = _settings(kind) or None
+    clock = ManualClock(START)
+    with SupportDesk(url, clock=clock, env=env) as desk:
+        play(desk, clock, [("submit", i, i + 1, 30) for i in range(8)] + [("solve", 3, 0, 5)])
+    report = same_reports(url, env=env)
+    assert report.clean
+    assert report.metrics.tickets == 9
+
+
+def test_an_auditor_made_from_a_desk_splits_its_store(tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    with SupportDesk(f"sqlite:///{tmp_path / 't.db'}", clock=clock) as desk:
+        for i in range(6):
+            desk.submit(requester=f"c{i}@example.com", subject="x")
+        one = Auditor(desk).audit()
+        split = Auditor(desk).audit(workers=2)
+    assert report_json(split) == report_json(one)
+    assert split.metrics.tickets == 6
+
+
+def test_processes_started_fresh_give_the_same_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where forking is not used (other systems, a process with threads), the shares run in
+    processes started fresh from the same settings."""
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    clock = ManualClock(START)
+    with SupportDesk(url, clock=clock) as desk:
+        play(desk, clock, [("submit", i, i, 60) for i in range(5)] + [("wait", 0, 0, 9000)])
+    one = audit_store(url, timelines=2)
+    monkeypatch.setattr(_parallel, "_context", lambda: multiprocessing.get_context("spawn"))
+    split = audit_store(url, timelines=2, workers=2)
+    assert report_json(split) == report_json(one)
+
+
+def test_a_failing_share_fails_the_audit_and_leaves_no_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    with SupportDesk(url, clock=ManualClock(START)) as desk:
+        desk.submit(requester="ann@example.com", subject="x")
+    scan = _parallel._Share.scan
+
+    def broken(share: Any) -> Any:
+        if share.spec.index == 2:
+            raise RuntimeError("disk on fire")
+        return scan(share)
+
+    monkeypatch.setattr(_parallel._Share, "scan", broken)  # (forked: the processes see it)
+    with pytest.raises(SupportflowError, match="share 2 failed: RuntimeError: disk on fire"):
+        audit_store(url, workers=3)
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.parametrize("workers", [0, -1, True, 2.5, "two", MAX_WORKERS + 1])
+def test_bad_worker_counts_are_refused(tmp_path: Path, workers: Any) -> None:
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    SupportDesk(url).close()
+    with open_auditor(url) as auditor, pytest.raises(InvalidCommand, match="workers"):
+        auditor.audit(workers=workers)
+
+
+def test_a_memory_store_cannot_be_split_but_auto_audits_it_in_one_process() -> None:
+    with SupportDesk() as desk:
+        desk.submit(requester="ann@example.com", subject="x")
+        with pytest.raises(InvalidCommand, match="other processes can open"):
+            Auditor(desk).audit(workers=2)
+        assert Auditor(desk).audit(workers="auto").clean
+
+
+def test_auto_splits_only_a_large_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    with SupportDesk(url, clock=ManualClock(START)) as desk:
+        for i in range(3):
+            desk.submit(requester=f"c{i}@example.com", subject="x")
+    calls: list[int] = []
+    split = _parallel.audit_split
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs["parts"])
+        return split(*args, **kwargs)
+
+    monkeypatch.setattr(_parallel, "audit_split", counted)
+    monkeypatch.setattr("os.cpu_count", lambda: 3)
+    audit_store(url, workers="auto")
+    assert calls == []  # a small log: one process
+    monkeypatch.setattr("supportflow.audit._auditor.AUTO_SPLIT_ROWS", 2)
+    audit_store(url, workers="auto")
+    assert calls == [3]  # one process per CPU
+
+
+def test_shares_partition_the_log_as_share_of_says(tmp_path: Path) -> None:
+    """Every row is in exactly one share, the one `share_of` names, up to the last position."""
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    with SupportDesk(url, clock=ManualClock(START)) as desk:
+        for i in range(40):
+            desk.submit(requester=f"c{i}@example.com", subject="x")
+        recorder: Any = desk.application.recorder
+        everything = read_rows(recorder, 1, 10_000, ())
+        last = everything[-5][0]
+        for shares in (1, 2, 3, 7):
+            seen: list[int] = []
+            for index in range(shares):
+                rows = read_rows(recorder, 1, 10_000, (), (index, shares, last))
+                assert all(share_of(row[1], shares) == index for row in rows)
+                seen += [row[0] for row in rows]
+            assert sorted(seen) == [row[0] for row in everything if row[0] <= last]
+
+
+def test_share_of_an_id_that_is_not_a_uuid_is_stable() -> None:
+    assert share_of("order-17", 5) == share_of("order-17", 5)
+    assert {share_of(f"order-{i}", 3) for i in range(30)} == {0, 1, 2}
+
+
+@given(
+    first=st.lists(st.integers(min_value=-(10**9), max_value=10**12), max_size=40),
+    second=st.lists(st.integers(min_value=-(10**9), max_value=10**12), max_size=40),
+)
+def test_merged_samples_summarise_as_all_samples_added_to_one(
+    first: list[int], second: list[int]
+) -> None:
+    """Also across the exact/sketch boundary (made small here)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_ledger, "EXACT_SAMPLES", 16)
+        one, a, b = Samples(), Samples(), Samples()
+        for micros in first + second:
+            one.add(_dt.timedelta(microseconds=micros))
+        for target, values in ((a, first), (b, second)):
+            for micros in values:
+                target.add(_dt.timedelta(microseconds=micros))
+        a.merge(b)
+        assert a.summary() == one.summary()
+
+
+def test_cli_workers_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    clock = ManualClock(START)
+    with SupportDesk(url, clock=clock) as desk:
+        play(desk, clock, [("submit", i, i, 60) for i in range(4)])
+    outputs = []
+    for workers in ("1", "3", "auto"):
+        assert main(["audit", "--store", url, "--format", "json", "--workers", workers]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1] == outputs[2]
+    with pytest.raises(SystemExit) as stopped:
+        main(["audit", "--store", url, "--workers", "0"])
+    assert stopped.value.code == 2
+    assert "--workers: expected 1 or more, got 0" in capsys.readouterr().err
+
+
+def test_split_audit_on_postgresql_reports_the_same(pg_url: str) -> None:
+    """PostgreSQL picks each share's rows in the query (the same rows as `share_of`), and the
+    split report is the one-process report."""
+    clock = ManualClock(START)
+    plan = [("submit", i, i + 1, 45) for i in range(10)]
+    plan += [("solve", i, 0, 30) for i in range(0, 10, 2)] + [("wait", 0, 0, 60 * 24 * 5)]
+    plan += [("customer", 2, 3, 10), ("customer", 4, 3, 10)]  # a follow-up; a reused id
+    with SupportDesk(pg_url, clock=clock) as desk:
+        play(desk, clock, plan)
+        recorder: Any = desk.application.recorder
+        everything = read_rows(recorder, 1, 10_000, ())
+        last = everything[-1][0]
+        seen: list[int] = []
+        for index in range(3):
+            rows = read_rows(recorder, 1, 10_000, (), (index, 3, last))
+            assert all(share_of(row[1], 3) == index for row in rows)
+            seen += [row[0] for row in rows]
+        assert sorted(seen) == [row[0] for row in everything]
+    report = same_reports(pg_url, timelines=3)
+    assert report.clean
+    assert report.metrics.follow_ups == 1
