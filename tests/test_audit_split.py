@@ -109,13 +109,17 @@ def same_reports(url: str, env: dict[str, str] | None = None, **options: Any) ->
     tamper=st.none() | st.tuples(st.integers(0, 10_000), st.sampled_from(["delete", "text"])),
     as_of=st.none() | st.integers(min_value=0, max_value=60 * 24 * 40),
     grace=st.sampled_from([timedelta(0), timedelta(hours=1)]),
+    limit=st.sampled_from([1, 2, 10_000]),
 )
 def test_split_audit_reports_what_one_process_reports(
     plan: list[tuple[str, int, int, int]],
     tamper: tuple[int, str] | None,
     as_of: int | None,
     grace: timedelta,
+    limit: int,
 ) -> None:
+    """Whatever the desk did, tampered or not, as of any instant, with any grace and any
+    limit on the violations listed."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "t.db"
         url = f"sqlite:///{path}"
@@ -129,6 +133,7 @@ def test_split_audit_reports_what_one_process_reports(
             as_of=None if as_of is None else START + timedelta(minutes=as_of),
             grace=grace,
             timelines=3,
+            max_violations=limit,
         )
 
 

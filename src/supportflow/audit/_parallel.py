@@ -111,7 +111,11 @@ class _Share:
         self.spec = spec
         self._owned = auditor is None
         if auditor is None:
-            auditor = Auditor(_AuditApplication(env=spec.settings), policies=spec.policies)
+            auditor = Auditor(
+                _AuditApplication(env=spec.settings),
+                policies=spec.policies,
+                batch_size=spec.batch,
+            )
         self.auditor = auditor
         self.registry = registry if registry is not None else auditor.policy_registry()
         self.violations: list[Violation] = []
