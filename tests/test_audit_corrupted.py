@@ -13,7 +13,7 @@ from uuid import UUID
 import pytest
 
 from supportflow import ManualClock, SupportDesk
-from supportflow.audit import audit_store
+from supportflow.audit import audit_store, report_json
 
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 
@@ -58,6 +58,7 @@ def test_corrupted_row_is_reported_and_the_other_tickets_are_audited(
     column, value = CORRUPTIONS[kind]
     _corrupt(path, raj, 2, column, value)
     report = audit_store(url)
+    assert report_json(audit_store(url, workers=3)) == report_json(report)  # split: the same
     assert not report.clean
     assert {v.ticket_id for v in report.violations} == {raj}
     assert any(v.position == 2 for v in report.violations), report.violations
