@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -50,6 +49,7 @@ from typing import Any
 
 from supportflow import ManualClock, Severity, SupportDesk
 from supportflow.audit import MAX_WORKERS, open_auditor, report_json
+from supportflow.audit._auditor import _cpus
 from supportflow.ticket import Ticket
 
 if str(Path(__file__).resolve().parents[1]) not in sys.path:  # run as a script
@@ -168,7 +168,7 @@ def timed_audit(url: str, workers: int | str = 1) -> tuple[int, float, bool, str
 
 def split_workers() -> int:
     """How many processes ``workers="auto"`` uses on this machine for a large log."""
-    return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
+    return max(1, min(_cpus(), MAX_WORKERS))
 
 
 def _status_kib(field: str) -> int | None:

@@ -9,8 +9,14 @@ one row, and compares the reports byte for byte.
 from __future__ import annotations
 
 import datetime as _dt
+import gc
 import multiprocessing
+import sqlite3
+import subprocess
+import sys
 import tempfile
+import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -202,7 +208,7 @@ def test_processes_started_fresh_give_the_same_report(
     with SupportDesk(url, clock=clock) as desk:
         play(desk, clock, [("submit", i, i, 60) for i in range(5)] + [("wait", 0, 0, 9000)])
     one = audit_store(url, timelines=2)
-    monkeypatch.setattr(_parallel, "_context", lambda: multiprocessing.get_context("spawn"))
+    monkeypatch.setattr(_parallel, "_can_fork", lambda: False)
     split = audit_store(url, timelines=2, workers=2)
     assert report_json(split) == report_json(one)
 
@@ -213,14 +219,14 @@ def test_a_failing_share_fails_the_audit_and_leaves_no_process(
     url = f"sqlite:///{tmp_path / 't.db'}"
     with SupportDesk(url, clock=ManualClock(START)) as desk:
         desk.submit(requester="ann@example.com", subject="x")
-    scan = _parallel._Share.scan
+    scan = _parallel._ShareAudit.scan
 
     def broken(share: Any) -> Any:
         if share.spec.index == 2:
             raise RuntimeError("disk on fire")
         return scan(share)
 
-    monkeypatch.setattr(_parallel._Share, "scan", broken)  # (forked: the processes see it)
+    monkeypatch.setattr(_parallel._ShareAudit, "scan", broken)  # (forked: they see it)
     with pytest.raises(SupportflowError, match="share 2 failed: RuntimeError: disk on fire"):
         audit_store(url, workers=3)
     assert multiprocessing.active_children() == []
@@ -251,11 +257,11 @@ def test_auto_splits_only_a_large_log(tmp_path: Path, monkeypatch: pytest.Monkey
     split = _parallel.audit_split
 
     def counted(*args: Any, **kwargs: Any) -> Any:
-        calls.append(kwargs["parts"])
+        calls.append(kwargs["shares"])
         return split(*args, **kwargs)
 
     monkeypatch.setattr(_parallel, "audit_split", counted)
-    monkeypatch.setattr("os.cpu_count", lambda: 3)
+    monkeypatch.setattr("supportflow.audit._auditor._cpus", lambda: 3)
     audit_store(url, workers="auto")
     assert calls == []  # a small log: one process
     monkeypatch.setattr("supportflow.audit._auditor.AUTO_SPLIT_ROWS", 2)
@@ -281,9 +287,10 @@ def test_shares_partition_the_log_as_share_of_says(tmp_path: Path) -> None:
             assert sorted(seen) == [row[0] for row in everything if row[0] <= last]
 
 
-def test_share_of_an_id_that_is_not_a_uuid_is_stable() -> None:
-    assert share_of("order-17", 5) == share_of("order-17", 5)
-    assert {share_of(f"order-{i}", 3) for i in range(30)} == {0, 1, 2}
+def test_an_id_that_is_not_a_uuid_is_share_0s() -> None:
+    """(Such a row was altered: share 0 reports it, as one process does.)"""
+    assert {share_of(value, 3) for value in ("order-17", None, b"\x00", 17)} == {0}
+    assert {share_of(uuid.UUID(int=i), 3) for i in range(6)} == {0, 1, 2}
 
 
 @given(
@@ -343,3 +350,174 @@ def test_split_audit_on_postgresql_reports_the_same(pg_url: str) -> None:
     report = same_reports(pg_url, timelines=3)
     assert report.clean
     assert report.metrics.follow_ups == 1
+
+
+def test_a_relative_sqlite_path_is_the_same_file_from_another_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The share processes open the file the auditor has open, even after the program
+    changed directory (and create no empty database elsewhere)."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    with SupportDesk("sqlite:///rel.db", clock=ManualClock(START)) as desk:
+        for i in range(12):
+            desk.submit(requester=f"c{i}@example.com", subject="x")
+        monkeypatch.chdir(tmp_path / "b")
+        one = Auditor(desk).audit()
+        split = Auditor(desk).audit(workers=3)
+    assert report_json(split) == report_json(one)
+    assert split.metrics.tickets == 12
+    assert list((tmp_path / "b").iterdir()) == []
+
+
+def test_an_application_under_another_name_is_opened_under_that_name(tmp_path: Path) -> None:
+    """Settings prefixed with the application's name (and, on PostgreSQL, its table names)
+    are read by the share processes as the auditor reads them."""
+    from eventsourcing.application import Application
+
+    from supportflow.audit import _auditor
+
+    path = tmp_path / "t.db"
+    with SupportDesk(f"sqlite:///{path}", clock=ManualClock(START)) as desk:
+        for i in range(6):
+            desk.submit(requester=f"c{i}@example.com", subject="x")
+        env = {k: v for k, v in desk.application.env.items() if "SQLITE_DBNAME" not in k}
+
+    class Helpdesk(Application[Any]):
+        name = "SupportDesk"  # the table names of the desk's store
+
+    app = Helpdesk(env={**env, "SUPPORTDESK_SQLITE_DBNAME": str(path)})
+    try:
+        auditor = Auditor(app)
+        assert auditor._split_source() is not None
+        one, split = auditor.audit(), auditor.audit(workers=2)
+    finally:
+        app.close()
+    assert report_json(split) == report_json(one)
+    assert one.metrics.tickets == 6
+    assert _auditor.Auditor is Auditor
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "braced",  # a form UUID() reads: still that ticket's row
+        "upper",  # upper-case hex: the same
+        "garbage",  # no UUID at all
+        None,
+        b"\x01\x02",
+    ],
+)
+def test_a_row_whose_id_was_rewritten_is_judged_the_same_by_a_split_audit(
+    tmp_path: Path, stored: object
+) -> None:
+    """An altered originator id is read by the share its ticket is in (or by share 0 when it
+    is no UUID, and then reported, never a crash)."""
+    path = tmp_path / "t.db"
+    url = f"sqlite:///{path}"
+    clock = ManualClock(START)
+    with SupportDesk(url, clock=clock) as desk:
+        tids = [desk.submit(requester=f"c{i}@example.com", subject="x") for i in range(8)]
+        for tid in tids:
+            desk.reply(tid, agent="bob", body="on it")
+    victim = tids[5]
+    value = {"braced": "{" + victim.hex + "}", "upper": victim.hex.upper()}.get(str(stored), stored)
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "UPDATE stored_events SET originator_id=? WHERE originator_id=? "
+            "AND originator_version=2",
+            (value, victim.hex),
+        )
+    db.close()
+    report = same_reports(url)
+    if stored in ("braced", "upper"):
+        assert report.clean
+    else:
+        assert [v.rule for v in report.violations] == ["unreadable"]
+        assert "is not a UUID" in report.violations[0].message
+
+
+def test_a_share_started_fresh_waits_for_a_slow_auditor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A share process started fresh (no fork) that finishes long before the auditor's own
+    share waits for the audit time instead of giving up."""
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    with SupportDesk(url, clock=ManualClock(START)) as desk:
+        for i in range(6):
+            desk.submit(requester=f"c{i}@example.com", subject="x")
+    one = audit_store(url)
+    scan = _parallel._ShareAudit.scan
+
+    def slow(share: Any) -> Any:
+        time.sleep(1.5)  # stands for a bigger share (only this process's: nothing forks)
+        return scan(share)
+
+    monkeypatch.setattr(_parallel, "_can_fork", lambda: False)
+    monkeypatch.setattr(_parallel._ShareAudit, "scan", slow)
+    assert report_json(audit_store(url, workers=2)) == report_json(one)
+
+
+def test_a_script_without_a_main_guard_is_not_run_again(tmp_path: Path) -> None:
+    """With a thread running (no fork), the share processes start fresh and import nothing
+    of the caller's script: a script without ``if __name__ == "__main__"`` runs once."""
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import threading, sys\n"
+        "from supportflow import SupportDesk\n"
+        "from supportflow.audit import audit_store\n"
+        "threading.Thread(target=threading.Event().wait, daemon=True).start()\n"
+        f"url = 'sqlite:///{tmp_path / 't.db'}'\n"
+        "with SupportDesk(url) as desk:\n"
+        "    desk.submit(requester='ann@example.com', subject='once')\n"
+        "report = audit_store(url, workers=2)\n"
+        "print(report.metrics.tickets)\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1"]
+
+
+def test_no_file_is_left_and_a_callers_gc_freeze_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    with SupportDesk(url, clock=ManualClock(START)) as desk:
+        desk.submit(requester="ann@example.com", subject="x", message_id="<a@x>")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        audit_store(url, workers=3)
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+    assert list(scratch.iterdir()) == []
+
+
+def test_cli_refuses_too_many_workers_and_reports_a_failed_audit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    SupportDesk(url).close()
+    with pytest.raises(SystemExit) as stopped:
+        main(["audit", "--store", url, "--workers", str(MAX_WORKERS + 1)])
+    assert stopped.value.code == 2
+    assert f"at most {MAX_WORKERS}" in capsys.readouterr().err
+
+    scan = _parallel._ShareAudit.scan
+
+    def broken(share: Any) -> Any:
+        if share.spec.index == 1:
+            raise RuntimeError("disk on fire")
+        return scan(share)
+
+    monkeypatch.setattr(_parallel._ShareAudit, "scan", broken)  # (forked: they see it)
+    assert main(["audit", "--store", url, "--workers", "2"]) == 2
+    assert "disk on fire" in capsys.readouterr().err

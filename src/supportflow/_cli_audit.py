@@ -61,6 +61,8 @@ def parse_workers(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
     if number < 1:
         raise argparse.ArgumentTypeError(f"expected 1 or more, got {number}")
+    if number > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_WORKERS}, got {number}")
     return number
 
 
@@ -227,14 +229,18 @@ def _audit(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         parser.error("--timelines must be >= 0")
     auditor = _open(parser, args)
     with auditor:
-        report = auditor.audit(
-            as_of=args.as_of,
-            expect_seal=args.expect_seal,
-            what_if=what_if,
-            grace=args.grace,
-            timelines=args.timelines if args.format == "html" else 0,
-            workers=args.workers,
-        )
+        try:
+            report = auditor.audit(
+                as_of=args.as_of,
+                expect_seal=args.expect_seal,
+                what_if=what_if,
+                grace=args.grace,
+                timelines=args.timelines if args.format == "html" else 0,
+                workers=args.workers,
+            )
+        except SupportflowError as error:  # the audit could not run to its end
+            print(f"supportflow audit: {error}", file=sys.stderr)
+            return 2
     render = {"text": report_text, "json": report_json, "html": report_html}[args.format]
     _write(render(report), args.out)
     return 0 if report.clean else 1

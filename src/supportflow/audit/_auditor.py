@@ -217,6 +217,17 @@ class _Check:
         """The ticket's record (unpacked if it was packed), None for a ticket not seen."""
         return self.tickets.get(tid)
 
+    def foreign_id(self, log_position: int, originator_id: object) -> None:
+        """A row whose originator id is not a UUID (no ticket or record has one)."""
+        self.report(
+            Violation(
+                rule="unreadable",
+                message=f"record at log position {log_position}: its originator id "
+                f"{repr(originator_id)[:80]} is not a UUID; the row was altered",
+                log_position=log_position,
+            )
+        )
+
     def unreadable(self, n: Notification, error: BaseException, *, kind: str) -> None:
         tid = UUID(str(n.originator_id))
         state = self._state(tid)
@@ -912,16 +923,11 @@ class Tally:
     max_lag: float | None
 
     def merge(self, other: Tally) -> None:
-        for name in (
-            "tickets",
-            "events",
-            "reopens",
-            "follow_ups",
-            "agent_solves",
-            "auto_solves",
-            "auto_closes",
-        ):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        """Add `other`'s counts (another share of the same audit)."""
+        for field in dataclasses.fields(self):
+            mine = getattr(self, field.name)
+            if type(mine) is int:  # the plain counts
+                setattr(self, field.name, mine + getattr(other, field.name))
         self.by_status.update(other.by_status)
         self.first_response.merge(other.first_response)
         self.time_to_solve.merge(other.time_to_solve)
@@ -929,6 +935,7 @@ class Tally:
         self.max_lag = max(lags) if lags else None
 
     def metrics(self) -> Metrics:
+        """The report's metrics from these counts."""
         return Metrics(
             tickets=self.tickets,
             events=self.events,
@@ -951,7 +958,39 @@ class SplitSource:
 
     auditor: Auditor
     settings: dict[str, str]
-    policies: tuple[SupportPolicy, ...]
+    """The eventsourcing settings (a SQLite file by its absolute path)."""
+    app_name: str
+    """The application's name (it prefixes settings and names PostgreSQL tables)."""
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on (its affinity where the system tells it)."""
+    counted = getattr(os, "process_cpu_count", None)
+    if counted is not None:
+        return int(counted() or 1)
+    affinity = getattr(os, "sched_getaffinity", None)
+    if affinity is not None:
+        return len(affinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def _sqlite_file(recorder: Any) -> str:
+    """The absolute path of the SQLite file the recorder has open ('' when in memory, or not
+    SQLite)."""
+    datastore = getattr(recorder, "datastore", None)
+    transaction = getattr(datastore, "transaction", None)
+    if transaction is None:
+        return ""
+    try:
+        with transaction(commit=False) as cursor:
+            cursor.execute("PRAGMA database_list")
+            rows = cursor.fetchall()
+    except Exception:  # not a SQLite datastore we can ask: not split
+        return ""
+    for row in rows:
+        if row[1] == "main":
+            return str(row[2] or "")
+    return ""
 
 
 _FIELDS: dict[type, frozenset[str]] = {}
@@ -1042,43 +1081,50 @@ class Auditor:
             yield batch
             position = batch[-1][0] + 1
 
-    def _parts(self, workers: int | str) -> int:
-        """How many processes the audit runs in (`audit`'s `workers`)."""
+    def _shares(self, workers: int | str, *, one: bool) -> int:
+        """How many processes the audit runs in (`audit`'s `workers`; `one`: a seal check
+        or a what-if, which run in one process whatever `workers` says)."""
         if workers == "auto":
-            cpus = os.cpu_count() or 1
-            if cpus < 2 or self._split_source() is None:
+            if one or _cpus() < 2 or self._split_source() is None:
                 return 1
             last = self.application.recorder.max_notification_id() or 0
-            return 1 if last < AUTO_SPLIT_ROWS else min(cpus, MAX_WORKERS)
+            return 1 if last < AUTO_SPLIT_ROWS else min(_cpus(), MAX_WORKERS)
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise InvalidCommand(f"workers must be a positive number or 'auto', got {workers!r}")
         if workers > MAX_WORKERS:
             raise InvalidCommand(f"workers must be at most {MAX_WORKERS}, got {workers}")
-        if workers > 1 and self._split_source() is None:
+        if workers == 1 or one:
+            return 1
+        if self._split_source() is None:
             raise InvalidCommand(
                 "workers > 1 needs a store other processes can open (a SQLite file or "
-                "PostgreSQL); this one lives inside this process"
+                "PostgreSQL) on a POSIX system; this one lives inside this process"
             )
         return workers
 
     def _split_source(self) -> SplitSource | None:
         """What another process needs to open this store (None: it cannot)."""
+        if os.name != "posix":
+            return None
+        app = self.application
         settings = self._settings
         if settings is None:
-            env = getattr(self.application, "env", None)
+            env = getattr(app, "env", None)
             if env is None:
                 return None
             settings = {str(k): str(v) for k, v in dict(env).items()}
+        else:
+            settings = dict(settings)
         module = settings.get("PERSISTENCE_MODULE", "").lower()
         if "postgres" not in module:
             if "sqlite" not in module:
                 return None
-            name = settings.get("SQLITE_DBNAME") or settings.get(
-                f"{self.application.name.upper()}_SQLITE_DBNAME", ""
-            )
-            if not name or ":memory:" in name or "mode=memory" in name:
-                return None
-        return SplitSource(self, settings, self._extra)
+            path = _sqlite_file(app.recorder)
+            if not path:
+                return None  # in memory: private to this process
+            settings["SQLITE_DBNAME"] = path  # absolute: the same file from any directory
+            settings[f"{app.name.upper()}_SQLITE_DBNAME"] = path
+        return SplitSource(self, settings, app.name)
 
     def policy_registry(self) -> PolicyRegistry:
         """The policies this store holds, plus those passed to the auditor."""
@@ -1126,7 +1172,7 @@ class Auditor:
             as_of = require_aware_utc(as_of, name="as_of")
         if grace < _dt.timedelta(0):
             raise InvalidCommand(f"grace must not be negative, got {grace}")
-        parts = self._parts(workers)
+        shares = self._shares(workers, one=expect_seal is not None or what_if is not None)
         registry = self.policy_registry()
         violations: list[Violation] = []
         truncated = 0
@@ -1144,15 +1190,15 @@ class Auditor:
         sealed = self._sealed(expect_seal, report)
         heads: dict[UUID, Head] = {}
         moved: dict[tuple[UUID, int], int] = {}
-        if parts > 1 and simulator is None and sealed is None:
+        if shares > 1:
             from ._parallel import audit_split  # (it imports this module)
 
             source = self._split_source()
-            assert source is not None  # (`_parts` checked)
+            assert source is not None  # (`_shares` checked)
             split = audit_split(
                 source,
                 registry,
-                parts=parts,
+                shares=shares,
                 as_of=as_of,
                 grace=grace,
                 timelines=timelines,
@@ -1227,7 +1273,10 @@ class Auditor:
         event: Any
         read: tuple[Any, bytes] | None
         for row in itertools.chain.from_iterable(batches):
-            position, _, _, topic, _ = row
+            position, originator, _, topic, _ = row
+            if originator.__class__ is not UUID:
+                check.foreign_id(position, originator)
+                continue
             is_ticket = topic in ticket_topics
             if is_ticket and fast is not None:
                 # the common case, in short: a ticket event read in one pass (aware times by

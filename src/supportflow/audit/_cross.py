@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, BinaryIO
+from typing import IO, Any
 from uuid import UUID
 
 from ._ledger import MessageEffects
@@ -111,10 +111,11 @@ class CrossTicket:
 
 
 class ClaimWriter:
-    """The same calls as `CrossTicket` (without `finish`), written to a file in log order."""
+    """The same calls as `CrossTicket` (without `finish`), written to `file` in log order
+    (`close` closes it)."""
 
-    def __init__(self, path: str) -> None:
-        self._file: BinaryIO = open(path, "wb")  # noqa: SIM115  (closed by `close`)
+    def __init__(self, file: IO[bytes]) -> None:
+        self._file = file
         self._chunk: list[tuple[Any, ...]] = []
 
     def _add(self, claim: tuple[Any, ...]) -> None:
@@ -145,15 +146,15 @@ class ClaimWriter:
             self._file.close()
 
 
-def read_claims(path: str) -> Iterator[tuple[Any, ...]]:
-    """The claims a `ClaimWriter` wrote to `path`, in order (the file is this audit's own)."""
-    with open(path, "rb") as file:
-        while True:
-            try:
-                chunk: list[tuple[Any, ...]] = pickle.load(file)
-            except EOFError:
-                return
-            yield from chunk
+def read_claims(file: IO[bytes]) -> Iterator[tuple[Any, ...]]:
+    """The claims a `ClaimWriter` wrote to `file` (read from where it stands), in order (the
+    file is this audit's own)."""
+    while True:
+        try:
+            chunk: list[tuple[Any, ...]] = pickle.load(file)
+        except EOFError:
+            return
+        yield from chunk
 
 
 def replay(cross: CrossTicket, claims: Iterable[tuple[Any, ...]]) -> None:

@@ -1,11 +1,13 @@
 """An audit split over processes, with the report one process gives.
 
 `audit_split` fixes the log's last position now (the audit covers the log up to it), starts
-``parts - 1`` processes and verifies one share itself. A row's share is the last byte of its
-originator id modulo the number of shares (`_scan.share_of`; SQLite and PostgreSQL pick the
-rows in the query), so all the events of a ticket are in one share. Each share runs the
-auditor's own checks (`_Check`) over its rows, and writes the follow-up links and message ids
-it meets to a claims file (`_cross.ClaimWriter`). Then, in two steps:
+``shares - 1`` processes and verifies the first share itself. A row's share is the last byte
+of its originator id modulo the number of shares (`_scan.share_of`; SQLite and PostgreSQL
+pick the rows in the query; a row whose id is not a UUID is share 0's), so all the events of
+a ticket are in one share. Each share runs the auditor's own checks (`_Check`) over its rows
+and writes the follow-up links and message ids it meets to a claims file
+(`_cross.ClaimWriter`: a temporary file deleted as soon as it is made, so nothing is left
+behind however the audit ends). Then, in two steps:
 
 1. every share reports the latest instant it saw; the audit time is the latest of them (or
    ``as_of``), sent back to every share;
@@ -13,14 +15,19 @@ it meets to a claims file (`_cross.ClaimWriter`). Then, in two steps:
    waiting for its message) and sends its violations and counts.
 
 The process that split the audit merges: the violations found at each log position (a row's
-own first, then what the claims judged in log order by one `_cross.CrossTicket` found
+own first, then what the claims, judged in log order by one `_cross.CrossTicket`, found
 there), then each ticket's end in the order the tickets first appeared, then the follow-up
-links only one side recorded; the counts are added up (`Tally.merge`). Memory stays flat in
-every process; a process that fails makes the audit fail with its error.
+links only one side recorded, keeping the first ``max_violations`` and counting the rest;
+the counts are added up (`Tally.merge`). Memory stays bounded in every process. A process
+that fails makes the audit fail with its error (`SupportflowError`); none is left behind, and
+a share process whose parent is gone stops (its pipe ends).
 
-Processes are forked where that is safe (Linux, one thread: they share the parent's memory
-until they write to it; the parent's objects are frozen out of the garbage collector's way
-while it forks), else started fresh (``forkserver`` or ``spawn``).
+Share processes are forked where that is safe (POSIX, a single thread: they share the
+auditor's memory until they write to it; the auditor's objects are frozen out of the garbage
+collector's way while it forks), else started fresh (``python -m supportflow.audit._worker``,
+which imports nothing of the caller's ``__main__``). Messages are pickled over pipes; each
+process opens the store itself with the auditor's settings (a SQLite file by its absolute
+path) and checks that it sees the log up to the audit's last position.
 """
 
 from __future__ import annotations
@@ -30,31 +37,32 @@ import dataclasses
 import datetime as _dt
 import gc
 import heapq
-import multiprocessing
 import os
+import pickle
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
-from multiprocessing.connection import Connection
-from typing import Any
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
 from uuid import UUID
+
+from eventsourcing.application import Application
 
 from ..clock import SystemClock
 from ..errors import SupportflowError
-from ..policy import SupportPolicy
-from ._auditor import Auditor, SplitSource, Tally, _AuditApplication, _Check, make_violation
+from ._auditor import Auditor, SplitSource, Tally, _Check, make_violation
 from ._cross import ClaimWriter, CrossTicket, read_claims, replay
 from ._ledger import MessageEffects, Spill
 from ._model import Metrics, Violation
 from ._registry import PolicyRegistry
 
-__all__ = ["SplitResult", "audit_split"]
+__all__ = ["SplitResult", "audit_split", "serve"]
 
-_JOIN_SECONDS = 10.0
-"""How long a finished process is given to exit before it is stopped."""
-_POLL_SECONDS = 1.0
-"""How often a process waiting for the audit time checks that its parent still runs."""
+_WAIT_SECONDS = 10.0
+"""How long a share process that has answered is given to exit before it is stopped."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,12 +70,15 @@ class SplitResult:
     """A split audit's findings, merged: what `Auditor.audit` reports."""
 
     violations: list[Violation]
-    """In the order one process reports them (each share sends at most the audit's limit)."""
+    """The first ``max_violations``, in the order one process reports them."""
     unlisted: int
-    """Violations the shares found beyond the limit and did not send."""
+    """The violations found beyond ``max_violations`` (counted, not listed)."""
     metrics: Metrics
+    """The metrics of every share, added up."""
     position: int
+    """The last log position read."""
     audit_time: _dt.datetime
+    """``as_of``, else the latest instant the log records (else now)."""
     sample: list[UUID]
     """The first tickets submitted (for timelines), in log order."""
 
@@ -77,12 +88,21 @@ class _Spec:
     """One share's task (sent to a process started fresh: plain, picklable data)."""
 
     settings: dict[str, str]
-    policies: tuple[SupportPolicy, ...]
+    """The eventsourcing settings the store is opened with."""
+    app_name: str
+    """The auditor's application name (it prefixes settings and names PostgreSQL tables)."""
+    registry: PolicyRegistry
+    """The auditor's policies (every share judges by the same ones)."""
     batch: int
+    """Rows read per query."""
     index: int
+    """Which share (0 to ``shares`` - 1)."""
     shares: int
+    """How many shares the log is split into."""
     last: int
-    claims: str
+    """The last log position audited."""
+    claims: int
+    """The file descriptor of the share's claims file (unlinked, open for writing)."""
     as_of: _dt.datetime | None
     grace: _dt.timedelta
     timelines: int
@@ -91,47 +111,54 @@ class _Spec:
 
 @dataclasses.dataclass
 class _Found:
-    """One share's findings."""
+    """What one share found."""
 
     violations: list[Violation]
-    """Found while reading, in log order."""
+    """Found while reading, in log order (at most ``max_violations``)."""
     ends: list[tuple[int, Violation]]
-    """Found at the end, with the log position where each ticket first appeared."""
-    reported: int
+    """Found at the end, each with the log position where its ticket first appeared."""
+    unlisted: int
+    """Found beyond ``max_violations``: counted, not sent."""
     tally: Tally
     sample: list[tuple[int, UUID]]
+    """The first tickets submitted in this share: (log position, ticket id)."""
 
 
-class _Share:
+def _application(spec: _Spec) -> Application[UUID]:
+    """The store, opened as the auditor opened it (under its application's name)."""
+    cls: Any = type("_ShareApplication", (Application,), {"name": spec.app_name})
+    app: Application[UUID] = cls(env=spec.settings)
+    return app
+
+
+class _ShareAudit:
     """One share of the audit, in whichever process runs it."""
 
-    def __init__(
-        self, spec: _Spec, auditor: Auditor | None = None, registry: PolicyRegistry | None = None
-    ) -> None:
+    def __init__(self, spec: _Spec, auditor: Auditor | None = None) -> None:
         self.spec = spec
         self._owned = auditor is None
         if auditor is None:
-            auditor = Auditor(
-                _AuditApplication(env=spec.settings),
-                policies=spec.policies,
-                batch_size=spec.batch,
-            )
+            auditor = Auditor(_application(spec), batch_size=spec.batch)
+            seen = auditor.application.recorder.max_notification_id() or 0
+            if seen < spec.last:
+                auditor.close()
+                raise SupportflowError(
+                    f"the store this process opened ends at log position {seen}, before the "
+                    f"audit's last position {spec.last}: it is not the auditor's store"
+                )
         self.auditor = auditor
-        self.registry = registry if registry is not None else auditor.policy_registry()
         self.violations: list[Violation] = []
         self.ends: list[tuple[int, Violation]] = []
-        self.reported = 0
+        self.unlisted = 0
         self._ending = False
-        self.claims = ClaimWriter(spec.claims)
-        self.check = _Check(self.registry, spec.as_of, self._report, None, claims=self.claims)
+        self.claims = ClaimWriter(os.fdopen(os.dup(spec.claims), "wb"))
+        self.check = _Check(spec.registry, spec.as_of, self._report, None, claims=self.claims)
         self.sample: list[tuple[int, UUID]] = []
-        self.position = 0
 
     def _report(self, violation: Violation) -> None:
-        self.reported += 1
         if len(self.violations) + len(self.ends) >= self.spec.max_violations:
-            return  # beyond the audit's limit: counted, not sent
-        if self._ending:
+            self.unlisted += 1  # beyond the audit's limit: counted, not sent
+        elif self._ending:
             self.ends.append((self.check.order, violation))
         else:
             self.violations.append(violation)
@@ -139,7 +166,7 @@ class _Share:
     def scan(self) -> tuple[_dt.datetime | None, int]:
         """Verify the share's rows; (the latest instant seen, the last log position read)."""
         spec = self.spec
-        self.position, self.sample = self.auditor._verify(
+        position, self.sample = self.auditor._verify(
             self.check,
             self.auditor._row_batches((spec.index, spec.shares, spec.last)),
             simulator=None,
@@ -149,150 +176,199 @@ class _Share:
             timelines=spec.timelines,
         )
         self.claims.close()
-        return self.check.latest, self.position
+        return self.check.latest, position
 
     def finish(self, audit_time: _dt.datetime) -> _Found:
         """The end of the share's tickets at `audit_time`; everything found."""
         self._ending = True
         self.check.finish_tickets(audit_time, self.spec.grace)
-        tally = self.check.tally()
-        return _Found(self.violations, self.ends, self.reported, tally, self.sample)
+        return _Found(self.violations, self.ends, self.unlisted, self.check.tally(), self.sample)
 
     def close(self) -> None:
         self.claims.close()
         self.check.close()
         if self._owned:
+            self.auditor.close()
             self.auditor.application.close()
 
 
-def _run_share(spec: _Spec, conn: Connection, parents_end: Connection, parent: int) -> None:
-    """A process's work: one share, in the two steps `audit_split` drives (it stops when
-    told to, or when the process that started it is gone)."""
-    parents_end.close()  # (a forked process holds a copy: the pipe would never end)
-    share: _Share | None = None
+class _Channel:
+    """Pickled messages over a pair of pipe ends."""
+
+    def __init__(self, incoming: int, outgoing: int) -> None:
+        self._in: IO[bytes] = os.fdopen(incoming, "rb")
+        self._out: IO[bytes] = os.fdopen(outgoing, "wb")
+
+    def send(self, message: Any) -> None:
+        pickle.dump(message, self._out, protocol=pickle.HIGHEST_PROTOCOL)
+        self._out.flush()
+
+    def recv(self) -> Any:
+        """The next message (`EOFError` when the other side is gone)."""
+        return pickle.load(self._in)
+
+    def close(self) -> None:
+        for end in (self._in, self._out):
+            with contextlib.suppress(OSError):
+                end.close()
+
+
+def serve(channel: _Channel, spec: _Spec | None = None) -> None:
+    """A share process's work, in the two steps `audit_split` drives; `spec` is the first
+    message when not given. Stops when told to, or when the auditor is gone (end of pipe)."""
+    share: _ShareAudit | None = None
     try:
-        share = _Share(spec)
-        conn.send(("scanned", share.scan()))
-        while not conn.poll(_POLL_SECONDS):
-            if os.getppid() != parent:
-                return  # the parent died: nobody waits for the answer
-        message = conn.recv()
-        if message[0] == "finish":
-            conn.send(("found", share.finish(message[1])))
-    except BaseException as error:  # the parent raises it
-        with contextlib.suppress(Exception):  # (the parent may be gone: nothing to tell)
-            conn.send(("error", f"{type(error).__name__}: {error}"))
+        if spec is None:
+            spec = channel.recv()
+        assert spec is not None
+        share = _ShareAudit(spec)
+        channel.send(("scanned", share.scan()))
+        kind, audit_time = channel.recv()
+        if kind == "finish":
+            channel.send(("found", share.finish(audit_time)))
+    except EOFError:
+        pass  # the auditor is gone: nobody waits for an answer
+    except BaseException as error:  # the auditor raises it
+        with contextlib.suppress(Exception):
+            channel.send(("error", f"{type(error).__name__}: {error}"))
     finally:
         if share is not None:
             share.close()
-        conn.close()
+        channel.close()
 
 
-def _context() -> Any:
-    """Fork where that is safe (Linux, a single thread), else start processes fresh."""
-    methods = multiprocessing.get_all_start_methods()
-    if sys.platform.startswith("linux") and "fork" in methods and threading.active_count() == 1:
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+def _can_fork() -> bool:
+    """Whether forking is safe here: POSIX, and no other thread that could hold a lock."""
+    return hasattr(os, "fork") and threading.active_count() == 1
 
 
-def _receive(conn: Connection, expected: str, index: int) -> Any:
-    try:
-        kind, payload = conn.recv()
-    except (EOFError, OSError) as error:
-        raise SupportflowError(
-            f"the audit's process for share {index} stopped without an answer ({error!r})"
-        ) from None
-    if kind == "error":
-        raise SupportflowError(f"the audit's process for share {index} failed: {payload}")
-    if kind != expected:  # pragma: no cover  (the protocol above)
-        raise SupportflowError(f"the audit's process for share {index} answered {kind!r}")
-    return payload
+@dataclasses.dataclass
+class _Process:
+    """A share process as the auditor sees it."""
+
+    index: int
+    channel: _Channel
+    pid: int | None = None
+    popen: subprocess.Popen[bytes] | None = None
+
+    def receive(self, expected: str) -> Any:
+        try:
+            kind, payload = self.channel.recv()
+        except (EOFError, OSError, pickle.UnpicklingError) as error:
+            raise SupportflowError(
+                f"the audit's process for share {self.index} stopped without an answer "
+                f"({type(error).__name__})"
+            ) from None
+        if kind == "error":
+            raise SupportflowError(f"the audit's process for share {self.index} failed: {payload}")
+        if kind != expected:  # pragma: no cover  (the protocol above)
+            raise SupportflowError(f"the audit's process for share {self.index} said {kind!r}")
+        return payload
+
+    def send(self, message: Any) -> None:
+        try:
+            self.channel.send(message)
+        except OSError:  # it is gone: what it said, if anything, explains why
+            self.receive("an answer")
+            raise SupportflowError(f"the audit's process for share {self.index} stopped") from None
+
+    def stop(self, *, wait: bool) -> None:
+        """Close its pipes; kill it unless `wait` (then it is given time to exit)."""
+        self.channel.close()
+        if self.popen is not None:
+            if wait:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.popen.wait(_WAIT_SECONDS)
+            if self.popen.poll() is None:
+                self.popen.kill()
+            self.popen.wait()
+        elif self.pid is not None:
+            if not wait:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+
+
+def _start(spec: _Spec, index: int, fork: bool, held: list[int]) -> _Process:
+    """Start the process of share `index`; `held` lists the auditor's ends of the pipes of
+    the shares started before (a forked process closes its copies: they would keep those
+    pipes open)."""
+    down_read, down_write = os.pipe()
+    up_read, up_write = os.pipe()
+    if fork:
+        pid = os.fork()
+        if pid == 0:  # the share process: it never returns into the caller's code
+            code = 1
+            try:
+                for fd in (*held, down_write, up_read):
+                    os.close(fd)
+                serve(_Channel(down_read, up_write), spec)
+                code = 0
+            finally:
+                os._exit(code)
+        process = _Process(index, _Channel(up_read, down_write), pid=pid)
+    else:
+        package = str(Path(__file__).resolve().parents[2])  # where `supportflow` is
+        path = os.environ.get("PYTHONPATH")
+        env = {**os.environ, "PYTHONPATH": package + (os.pathsep + path if path else "")}
+        popen = subprocess.Popen(
+            [sys.executable, "-m", "supportflow.audit._worker", str(down_read), str(up_write)],
+            pass_fds=(down_read, up_write, spec.claims),
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+        process = _Process(index, _Channel(up_read, down_write), popen=popen)
+        process.send(spec)
+    os.close(down_read)
+    os.close(up_write)
+    held += [up_read, down_write]
+    return process
 
 
 def audit_split(
     source: SplitSource,
     registry: PolicyRegistry,
     *,
-    parts: int,
+    shares: int,
     as_of: _dt.datetime | None,
     grace: _dt.timedelta,
     timelines: int,
     max_violations: int,
     batch: int,
 ) -> SplitResult:
-    """Audit `source`'s store in `parts` shares (this process verifies the first)."""
+    """Audit `source`'s store in `shares` shares (this process verifies the first)."""
     auditor = source.auditor
     last = auditor.application.recorder.max_notification_id() or 0
-    with tempfile.TemporaryDirectory(prefix="supportflow-audit-") as folder:
+    with contextlib.ExitStack() as stack:
+        claims = [  # unlinked files: never left behind, however the audit ends
+            stack.enter_context(tempfile.TemporaryFile()) for _ in range(shares)
+        ]
         specs = [
             _Spec(
                 settings=source.settings,
-                policies=source.policies,
+                app_name=source.app_name,
+                registry=registry,
                 batch=batch,
                 index=index,
-                shares=parts,
+                shares=shares,
                 last=last,
-                claims=os.path.join(folder, f"claims-{index}"),
+                claims=claims[index].fileno(),
                 as_of=as_of,
                 grace=grace,
                 timelines=timelines,
                 max_violations=max_violations,
             )
-            for index in range(parts)
+            for index in range(shares)
         ]
-        context = _context()
-        children: list[tuple[Any, Connection]] = []
-        own: _Share | None = None
-        completed = False
-        try:
-            forking = context.get_start_method() == "fork"
-            if forking:
-                gc.freeze()  # the parent's objects: not copied by the children's collections
-            try:
-                for spec in specs[1:]:
-                    mine, theirs = context.Pipe()
-                    process = context.Process(
-                        target=_run_share, args=(spec, theirs, mine, os.getpid()), daemon=True
-                    )
-                    process.start()
-                    theirs.close()
-                    children.append((process, mine))
-            finally:
-                if forking:
-                    gc.unfreeze()
-            own = _Share(specs[0], auditor, registry)
-            scanned = [own.scan()]
-            scanned += [_receive(conn, "scanned", i + 1) for i, (_, conn) in enumerate(children)]
-            seen = [latest for latest, _ in scanned if latest is not None]
-            audit_time = as_of if as_of is not None else (max(seen) if seen else None)
-            if audit_time is None:
-                audit_time = SystemClock().now()
-            for _, conn in children:
-                conn.send(("finish", audit_time))
-            found = [own.finish(audit_time)]
-            found += [_receive(conn, "found", i + 1) for i, (_, conn) in enumerate(children)]
-            completed = True
-        finally:
-            for process, conn in children:
-                with contextlib.suppress(OSError, ValueError):  # (finished, or gone)
-                    conn.send(("stop", None))
-                conn.close()
-                if completed:  # it has answered: let it exit
-                    process.join(_JOIN_SECONDS)
-                if process.is_alive():  # (the audit failed: its work is not wanted)
-                    process.kill()
-                process.join()
-            if own is not None:
-                own.close()
-        violations = _merged(found, [spec.claims for spec in specs])
+        scanned, found, audit_time = _run(auditor, specs)
+        violations, unlisted = _merged(found, claims, max_violations)
     tally = found[0].tally
     for more in found[1:]:
         tally.merge(more.tally)
     sample = heapq.merge(*(f.sample for f in found), key=lambda item: item[0])
     return SplitResult(
         violations=violations,
-        unlisted=sum(f.reported - len(f.violations) - len(f.ends) for f in found),
+        unlisted=unlisted,
         metrics=tally.metrics(),
         position=max(position for _, position in scanned),
         audit_time=audit_time,
@@ -300,34 +376,103 @@ def audit_split(
     )
 
 
-def _merged(found: list[_Found], claims: list[str]) -> list[Violation]:
-    """Every share's violations and the claims' in the order one process reports them."""
-    judged: list[Violation] = []
+def _run(
+    auditor: Auditor, specs: list[_Spec]
+) -> tuple[list[tuple[_dt.datetime | None, int]], list[_Found], _dt.datetime]:
+    """Run every share (the first in this process) through both steps."""
+    fork = _can_fork()
+    processes: list[_Process] = []
+    own: _ShareAudit | None = None
+    completed = False
+    frozen = fork and gc.get_freeze_count() == 0  # (a caller's own freeze is left alone)
+    try:
+        if frozen:
+            gc.freeze()  # this process's objects: not copied by the share processes' collections
+        try:
+            held: list[int] = []
+            for spec in specs[1:]:
+                processes.append(_start(spec, spec.index, fork, held))
+        finally:
+            if frozen:
+                gc.unfreeze()
+        own = _ShareAudit(specs[0], auditor)
+        scanned = [own.scan()]
+        scanned += [process.receive("scanned") for process in processes]
+        seen = [latest for latest, _ in scanned if latest is not None]
+        as_of = specs[0].as_of
+        audit_time = as_of if as_of is not None else (max(seen) if seen else None)
+        if audit_time is None:
+            audit_time = SystemClock().now()
+        for process in processes:
+            process.send(("finish", audit_time))
+        found = [own.finish(audit_time)]
+        found += [process.receive("found") for process in processes]
+        completed = True
+    finally:
+        for process in processes:
+            process.stop(wait=completed)
+        if own is not None:
+            own.close()
+    return scanned, found, audit_time
+
+
+def _merged(
+    found: list[_Found], claims: Iterable[IO[bytes]], limit: int
+) -> tuple[list[Violation], int]:
+    """Every share's violations and the claims' in the order one process reports them: the
+    first `limit`, and how many more there are."""
+    kept: list[Violation] = []
+    unlisted = 0
+
+    def keep(violation: Violation) -> None:
+        nonlocal unlisted
+        if len(kept) < limit:
+            kept.append(violation)
+        else:
+            unlisted += 1
+
+    readers = []
+    for file in claims:
+        file.seek(0)
+        readers.append(read_claims(file))
     spill = Spill()
     try:
-
-        def violation(
-            rule: str, tid: UUID, position: int | None, log_position: int | None, text: str
-        ) -> None:
-            judged.append(make_violation(rule, tid, position, log_position, text))
-
-        cross = CrossTicket(MessageEffects(spill), violation)
-        replay(cross, heapq.merge(*(read_claims(path) for path in claims), key=_claim_order))
-        while_reading = len(judged)
+        cross = CrossTicket(
+            MessageEffects(spill),
+            lambda rule, tid, position, log_position, text: keep(
+                make_violation(rule, tid, position, log_position, text)
+            ),
+        )
+        rows = _by_position(*(f.violations for f in found))
+        pending = next(rows, None)
+        for claim in heapq.merge(*readers, key=_position):
+            while pending is not None and (pending.log_position or 0) <= claim[0]:
+                keep(pending)  # a row's own violations come before what its claims find
+                pending = next(rows, None)
+            replay(cross, (claim,))
+        while pending is not None:
+            keep(pending)
+            pending = next(rows, None)
+        for _, violation in heapq.merge(*(f.ends for f in found), key=_position):
+            keep(violation)
         cross.finish()
     finally:
         spill.close()
-    rows: Iterator[tuple[int, int, Violation]] = heapq.merge(
-        *(((v.log_position or 0, 0, v) for v in f.violations) for f in found),
-        ((v.log_position or 0, 1, v) for v in judged[:while_reading]),
-        key=lambda item: (item[0], item[1]),
-    )
-    ordered = [v for _, _, v in rows]
-    ordered += [v for _, v in heapq.merge(*(f.ends for f in found), key=lambda item: item[0])]
-    ordered += judged[while_reading:]
-    return ordered
+    return kept, unlisted + sum(f.unlisted for f in found)
 
 
-def _claim_order(claim: tuple[Any, ...]) -> int:
-    position: int = claim[0]
+def _by_position(*streams: list[Violation]) -> Iterator[Violation]:
+    """The shares' violations found while reading, merged by log position."""
+    return heapq.merge(*streams, key=lambda violation: violation.log_position or 0)
+
+
+def _position(item: tuple[Any, ...]) -> int:
+    """A claim's log position, or the first-appearance position of a ticket's end."""
+    position: int = item[0]
     return position
+
+
+def worker_main(argv: list[str]) -> int:
+    """``python -m supportflow.audit._worker IN OUT``: serve one share over those pipe ends."""
+    serve(_Channel(int(argv[0]), int(argv[1])))
+    return 0

@@ -19,7 +19,6 @@ another recorder's rows are picked here.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID, SafeUUID
@@ -34,18 +33,23 @@ Share = tuple[int, int, int]
 
 _HEX = "0123456789abcdef"
 _SQLITE_SHARE = (
-    f"AND rowid<=? AND ((instr('{_HEX}', lower(substr(originator_id, -1))) - 1) + 16 * "
-    f"(instr('{_HEX}', lower(substr(originator_id, -2, 1))) - 1)) % ? = ? "
+    "AND rowid<=? AND CASE WHEN typeof(originator_id)='text' AND length(originator_id)=32 "
+    "AND originator_id NOT GLOB '*[^0-9a-f]*' "
+    f"THEN ((instr('{_HEX}', substr(originator_id, -1)) - 1) + 16 * "
+    f"(instr('{_HEX}', substr(originator_id, -2, 1)) - 1)) % ? = ? ELSE 1 END "
 )
-"""The share of a row on SQLite: the last byte of the id stored as 32 hex digits."""
+"""A share's rows on SQLite: those of an id stored as 32 lower-case hex digits (as the
+recorder writes it) whose last byte is the share's; any row whose id is stored otherwise
+(altered) is read by every share and placed by `share_of` once decoded."""
 
 
 def share_of(originator_id: object, shares: int) -> int:
-    """The share (0 to `shares` - 1) of a row whose originator id is `originator_id`: its
-    last byte modulo `shares` (what the SQL of `read_rows` computes)."""
+    """The share (0 to `shares` - 1) of a row whose originator id is `originator_id`: a
+    UUID's last byte modulo `shares` (what the SQL of `read_rows` computes); share 0 for an
+    id that is not a UUID (a row the audit reports as altered)."""
     if isinstance(originator_id, UUID):
         return (originator_id.int & 0xFF) % shares
-    return zlib.crc32(str(originator_id).encode("utf-8")) % shares  # ids that are not UUIDs
+    return 0
 
 
 _SELECT = SQLiteApplicationRecorder.select_notifications
@@ -66,19 +70,26 @@ def _plain_sqlite(recorder: Any) -> bool:
 
 _SET = object.__setattr__
 _UNKNOWN = SafeUUID.unknown
-_RECENT_IDS: dict[object, UUID] = {}
+_RECENT_IDS: dict[object, Any] = {}
 """Recently read originator ids by their stored text (an aggregate's events are near each
 other in the log): the same immutable `UUID` again. Emptied when full."""
 _RECENT_LIMIT = 4096
 
 
-def _uuid(text: str) -> UUID:
+def _uuid(text: Any) -> Any:
     """`UUID(text)` for the 32 hex digits the recorder stores, without `UUID.__init__`'s
-    string clean-up (what it does last is the same: ``int(text, 16)`` and two slots)."""
-    if len(text) != 32 or not text.isalnum():  # dashes, braces, signs: the constructor decides
-        return UUID(text)
+    string clean-up (what it does last is the same: ``int(text, 16)`` and two slots). A
+    stored id that is no UUID at all (an altered row) is given back as it is."""
+    try:
+        if text.__class__ is not str or len(text) != 32 or not text.isalnum():
+            return UUID(text)  # dashes, braces, signs: the constructor decides
+        number = int(text, 16)
+        if f"{number:032x}" != text.lower():  # e.g. a "0x" prefix, which `UUID` refuses
+            return UUID(text)
+    except (TypeError, ValueError, AttributeError):
+        return text
     value = object.__new__(UUID)
-    _SET(value, "int", int(text, 16))
+    _SET(value, "int", number)
     _SET(value, "is_safe", _UNKNOWN)
     return value
 
@@ -122,6 +133,8 @@ def _sqlite_rows(
             if len(ids) >= _RECENT_LIMIT:
                 ids.clear()
             uuid = ids[oid] = _uuid(oid)
+        if share is not None and share_of(uuid, share[1]) != share[0]:
+            continue  # an altered id every share read: another share's
         append((rowid, uuid, version, topic, state))
     return out
 
@@ -164,17 +177,21 @@ def read_rows(
         return _sqlite_rows(recorder, start, limit, topics, share)
     if share is not None and _plain_postgres(recorder):
         return _postgres_share(recorder, start, limit, topics, share)
+    if share is None:
+        return [
+            (n.id, n.originator_id, n.originator_version, n.topic, n.state)
+            for n in recorder.select_notifications(start=start, limit=limit, topics=list(topics))
+        ]
     while True:
-        stop = None if share is None else share[2]
-        if stop is not None and start > stop:
+        if start > share[2]:
             return []
         batch = recorder.select_notifications(
-            start=start, limit=limit, stop=stop, topics=list(topics)
+            start=start, limit=limit, stop=share[2], topics=list(topics)
         )
         rows = [
             (n.id, n.originator_id, n.originator_version, n.topic, n.state)
             for n in batch
-            if share is None or share_of(n.originator_id, share[1]) == share[0]
+            if share_of(n.originator_id, share[1]) == share[0]
         ]
         if rows or not batch:
             return rows
@@ -182,6 +199,8 @@ def read_rows(
 
 
 def _plain_postgres(recorder: Any) -> bool:
+    """Whether `recorder` is eventsourcing's own PostgreSQL recorder on UUID ids (its query
+    is the one `_postgres_share` narrows to a share)."""
     try:
         from eventsourcing.postgres import PostgresApplicationRecorder
     except ImportError:  # psycopg is not installed: not a PostgreSQL store
