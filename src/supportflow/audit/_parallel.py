@@ -24,8 +24,9 @@ a share process whose parent is gone stops (its pipe ends).
 
 Share processes are forked where that is safe (POSIX, a single thread: they share the
 auditor's memory until they write to it; the auditor's objects are frozen out of the garbage
-collector's way while it forks), else started fresh (``python -m supportflow.audit._worker``,
-which imports nothing of the caller's ``__main__``). Messages are pickled over pipes; each
+collector's way while it forks), else started fresh (a new interpreter that loads the
+auditor's own `supportflow` package from its folder and imports nothing of the calling
+program: `_BOOTSTRAP`). Messages are pickled over pipes; each
 process opens the store itself with the auditor's settings (a SQLite file by its absolute
 path) and checks that it sees the log up to the audit's last position.
 """
@@ -63,6 +64,25 @@ __all__ = ["SplitResult", "audit_split", "serve"]
 
 _WAIT_SECONDS = 10.0
 """How long a share process that has answered is given to exit before it is stopped."""
+
+_PACKAGE = str(Path(__file__).resolve().parents[1])
+"""The folder of the `supportflow` package this auditor runs (a share process started
+fresh loads this one, whatever else its ``sys.path`` holds)."""
+_BOOTSTRAP = """\
+import importlib.util, os, sys
+package = sys.argv[1]
+spec = importlib.util.spec_from_file_location(
+    "supportflow", os.path.join(package, "__init__.py"), submodule_search_locations=[package]
+)
+module = importlib.util.module_from_spec(spec)
+sys.modules["supportflow"] = module
+spec.loader.exec_module(module)
+from supportflow.audit._parallel import worker_main
+sys.exit(worker_main(sys.argv[2:]))
+"""
+"""What a share process started fresh runs (``python -c``): the auditor's own `supportflow`
+package, loaded from its folder, serves one share; nothing of the calling program is
+imported and ``sys.path`` is left as it is."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -308,14 +328,10 @@ def _start(spec: _Spec, index: int, fork: bool, held: list[int]) -> _Process:
                 os._exit(code)
         process = _Process(index, _Channel(up_read, down_write), pid=pid)
     else:
-        package = str(Path(__file__).resolve().parents[2])  # where `supportflow` is
-        path = os.environ.get("PYTHONPATH")
-        env = {**os.environ, "PYTHONPATH": package + (os.pathsep + path if path else "")}
         popen = subprocess.Popen(
-            [sys.executable, "-m", "supportflow.audit._worker", str(down_read), str(up_write)],
+            [sys.executable, "-c", _BOOTSTRAP, _PACKAGE, str(down_read), str(up_write)],
             pass_fds=(down_read, up_write, spec.claims),
             stdin=subprocess.DEVNULL,
-            env=env,
         )
         process = _Process(index, _Channel(up_read, down_write), popen=popen)
         process.send(spec)
@@ -473,6 +489,7 @@ def _position(item: tuple[Any, ...]) -> int:
 
 
 def worker_main(argv: list[str]) -> int:
-    """``python -m supportflow.audit._worker IN OUT``: serve one share over those pipe ends."""
+    """A share process started fresh (`_BOOTSTRAP`): serve one share over the pipe ends
+    ``IN OUT`` (file descriptors) given in `argv`."""
     serve(_Channel(int(argv[0]), int(argv[1])))
     return 0
