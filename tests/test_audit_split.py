@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as _dt
 import gc
 import multiprocessing
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -405,6 +407,7 @@ def test_an_application_under_another_name_is_opened_under_that_name(tmp_path: P
         "braced",  # a form UUID() reads: still that ticket's row
         "upper",  # upper-case hex: the same
         "garbage",  # no UUID at all
+        "nul",  # 32 hex digits, then a NUL and more (SQLite's text functions stop at NUL)
         None,
         b"\x01\x02",
     ],
@@ -422,7 +425,11 @@ def test_a_row_whose_id_was_rewritten_is_judged_the_same_by_a_split_audit(
         for tid in tids:
             desk.reply(tid, agent="bob", body="on it")
     victim = tids[5]
-    value = {"braced": "{" + victim.hex + "}", "upper": victim.hex.upper()}.get(str(stored), stored)
+    value = {
+        "braced": "{" + victim.hex + "}",
+        "upper": victim.hex.upper(),
+        "nul": victim.hex + "\x00zz",
+    }.get(str(stored), stored)
     with sqlite3.connect(path) as db:
         db.execute(
             "UPDATE stored_events SET originator_id=? WHERE originator_id=? "
@@ -521,3 +528,106 @@ def test_cli_refuses_too_many_workers_and_reports_a_failed_audit(
     monkeypatch.setattr(_parallel._ShareAudit, "scan", broken)  # (forked: they see it)
     assert main(["audit", "--store", url, "--workers", "2"]) == 2
     assert "disk on fire" in capsys.readouterr().err
+
+
+def _store_of(tmp_path: Path, name: str, tickets: int) -> str:
+    url = f"sqlite:///{tmp_path / name}"
+    with SupportDesk(url, clock=ManualClock(START)) as desk:
+        for i in range(tickets):
+            desk.submit(requester=f"c{i}@example.com", subject="x")
+    return url
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_a_store_replaced_or_deleted_during_the_audit_fails_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fork: bool
+) -> None:
+    """A share process opens the store by its path: if another file is there now (or none),
+    the audit fails instead of mixing two stores (and makes no new, empty store)."""
+    monkeypatch.setattr(_parallel, "_can_fork", lambda: fork)
+    url = _store_of(tmp_path, "t.db", 4)
+    _store_of(tmp_path, "other.db", 9)
+    with open_auditor(url) as auditor:
+        before = report_json(auditor.audit())
+        (tmp_path / "t.db").rename(tmp_path / "kept.db")
+        (tmp_path / "other.db").rename(tmp_path / "t.db")
+        assert report_json(auditor.audit()) == before  # one process: the file it has open
+        with pytest.raises(SupportflowError, match="replaced or changed"):
+            auditor.audit(workers=2)
+        (tmp_path / "t.db").unlink()
+        with pytest.raises(SupportflowError, match="is gone"):
+            auditor.audit(workers=2)
+    assert not (tmp_path / "t.db").exists()
+
+
+def test_a_caller_that_reaps_its_children_itself_can_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = _store_of(tmp_path, "t.db", 5)
+    one = report_json(audit_store(url))
+    monkeypatch.setattr(_parallel, "_can_fork", lambda: True)
+    previous = signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children reaped by the kernel
+    try:
+        assert report_json(audit_store(url, workers=3)) == one
+    finally:
+        signal.signal(signal.SIGCHLD, previous)
+
+
+def test_a_forked_share_does_not_run_the_callers_signal_handlers() -> None:
+    previous = signal.signal(signal.SIGUSR1, lambda number, frame: None)
+    try:
+        pid = os.fork()
+        if pid == 0:  # (a forked share's first step)
+            ok = False
+            try:
+                _parallel._leave_the_callers_signals()
+                ok = signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL
+            finally:
+                os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+SCRIPT = """
+import os, signal, sys, threading
+from supportflow.audit import _parallel, audit_store
+if sys.argv[2] == "dies-at-once":  # a fresh share that dies before reading its (large) task
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
+    _parallel._BOOTSTRAP = "import sys; sys.exit(1)"
+else:  # a share gone after its scan, with SIGPIPE's default action (it would kill us)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    recv = _parallel._Channel.recv
+    main = os.getpid()
+    def recv_or_die(self):
+        if os.getpid() != main:
+            os._exit(3)
+        return recv(self)
+    _parallel._Channel.recv = recv_or_die
+try:
+    audit_store(sys.argv[1], workers=2)
+except Exception as error:
+    print(type(error).__name__, error)
+"""
+
+
+@pytest.mark.parametrize("how", ["dies-at-once", "gone-after-scan"])
+def test_a_share_process_that_dies_fails_the_audit_without_hanging(
+    tmp_path: Path, how: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    with SupportDesk(url, clock=ManualClock(START)) as desk:
+        base = desk.policy
+        for i in range(40):  # 40 policy versions: a task larger than a pipe's buffer
+            desk.use_policy(attrs.evolve(base, name=f"v{i}"))
+            desk.submit(requester=f"c{i}@example.com", subject="x")
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, url, how],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("SupportflowError the audit's process for share 1")

@@ -37,6 +37,7 @@ import contextlib
 import dataclasses
 import datetime as _dt
 import gc
+import hashlib
 import heapq
 import os
 import pickle
@@ -45,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -59,6 +61,7 @@ from ._cross import ClaimWriter, CrossTicket, read_claims, replay
 from ._ledger import MessageEffects, Spill
 from ._model import Metrics, Violation
 from ._registry import PolicyRegistry
+from ._scan import read_rows
 
 __all__ = ["SplitResult", "audit_split", "serve"]
 
@@ -121,6 +124,9 @@ class _Spec:
     """How many shares the log is split into."""
     last: int
     """The last log position audited."""
+    fingerprint: tuple[Any, ...] | None
+    """The row at `last` as the auditor reads it (`_fingerprint`): every share process
+    checks it reads the same store."""
     claims: int
     """The file descriptor of the share's claims file (unlinked, open for writing)."""
     as_of: _dt.datetime | None
@@ -144,6 +150,19 @@ class _Found:
     """The first tickets submitted in this share: (log position, ticket id)."""
 
 
+def _fingerprint(recorder: Any, position: int) -> tuple[Any, ...] | None:
+    """The row at log `position` (id, originator, version, topic, SHA-256 of its state);
+    None when there is none."""
+    if position < 1:
+        return None
+    rows = read_rows(recorder, position, 1, ())
+    if not rows or rows[0][0] != position:
+        return None
+    rowid, originator, version, topic, state = rows[0]
+    data = state if isinstance(state, bytes) else str(state).encode("utf-8", "replace")
+    return rowid, str(originator), version, topic, hashlib.sha256(data).hexdigest()
+
+
 def _application(spec: _Spec) -> Application[UUID]:
     """The store, opened as the auditor opened it (under its application's name)."""
     cls: Any = type("_ShareApplication", (Application,), {"name": spec.app_name})
@@ -158,13 +177,18 @@ class _ShareAudit:
         self.spec = spec
         self._owned = auditor is None
         if auditor is None:
+            path = spec.settings.get("SQLITE_DBNAME", "")
+            if "sqlite" in spec.settings.get("PERSISTENCE_MODULE", "") and not os.path.isfile(
+                path
+            ):  # (opening it would make a new, empty store)
+                raise SupportflowError(f"the store's SQLite file {path} is gone")
             auditor = Auditor(_application(spec), batch_size=spec.batch)
-            seen = auditor.application.recorder.max_notification_id() or 0
-            if seen < spec.last:
-                auditor.close()
+            found = _fingerprint(auditor.application.recorder, spec.last)
+            if found != spec.fingerprint:
+                auditor.application.close()
                 raise SupportflowError(
-                    f"the store this process opened ends at log position {seen}, before the "
-                    f"audit's last position {spec.last}: it is not the auditor's store"
+                    f"the store this process opened does not hold the auditor's row at log "
+                    f"position {spec.last}: the store was replaced or changed during the audit"
                 )
         self.auditor = auditor
         self.violations: list[Violation] = []
@@ -220,8 +244,12 @@ class _Channel:
         self._out: IO[bytes] = os.fdopen(outgoing, "wb")
 
     def send(self, message: Any) -> None:
-        pickle.dump(message, self._out, protocol=pickle.HIGHEST_PROTOCOL)
-        self._out.flush()
+        """Write one message (`OSError` when the other side is gone, even where SIGPIPE
+        would kill the process: it is held back while writing)."""
+        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        with _no_sigpipe():
+            self._out.write(data)
+            self._out.flush()
 
     def recv(self) -> Any:
         """The next message (`EOFError` when the other side is gone)."""
@@ -231,6 +259,25 @@ class _Channel:
         for end in (self._in, self._out):
             with contextlib.suppress(OSError):
                 end.close()
+
+
+@contextlib.contextmanager
+def _no_sigpipe() -> Iterator[None]:
+    """Hold SIGPIPE back in this thread (a write to a closed pipe then fails with `EPIPE`)
+    and drop one that came meanwhile; nothing to do where signals cannot be masked."""
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is None or not hasattr(signal, "SIGPIPE"):
+        yield
+        return
+    before = mask(signal.SIG_BLOCK, {signal.SIGPIPE})
+    try:
+        yield
+    finally:
+        if signal.SIGPIPE not in before:
+            pending = getattr(signal, "sigtimedwait", None)
+            if pending is not None and signal.SIGPIPE in signal.sigpending():
+                pending({signal.SIGPIPE}, 0)
+            mask(signal.SIG_SETMASK, before)
 
 
 def serve(channel: _Channel, spec: _Spec | None = None) -> None:
@@ -293,7 +340,8 @@ class _Process:
             raise SupportflowError(f"the audit's process for share {self.index} stopped") from None
 
     def stop(self, *, wait: bool) -> None:
-        """Close its pipes; kill it unless `wait` (then it is given time to exit)."""
+        """Close its pipes; kill it unless `wait` (then it is given `_WAIT_SECONDS` to
+        exit); reap it (unless the caller reaps its children itself)."""
         self.channel.close()
         if self.popen is not None:
             if wait:
@@ -303,10 +351,15 @@ class _Process:
                 self.popen.kill()
             self.popen.wait()
         elif self.pid is not None:
-            if not wait:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
+            deadline = time.monotonic() + (_WAIT_SECONDS if wait else 0.0)
+            with contextlib.suppress(ChildProcessError):  # (the caller reaps its children)
+                while os.waitpid(self.pid, os.WNOHANG) == (0, 0):
+                    if time.monotonic() >= deadline:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(self.pid, signal.SIGKILL)
+                        os.waitpid(self.pid, 0)
+                        break
+                    time.sleep(0.01)
 
 
 def _start(spec: _Spec, index: int, fork: bool, held: list[int]) -> _Process:
@@ -315,30 +368,48 @@ def _start(spec: _Spec, index: int, fork: bool, held: list[int]) -> _Process:
     pipes open)."""
     down_read, down_write = os.pipe()
     up_read, up_write = os.pipe()
-    if fork:
-        pid = os.fork()
-        if pid == 0:  # the share process: it never returns into the caller's code
-            code = 1
-            try:
-                for fd in (*held, down_write, up_read):
-                    os.close(fd)
-                serve(_Channel(down_read, up_write), spec)
-                code = 0
-            finally:
-                os._exit(code)
-        process = _Process(index, _Channel(up_read, down_write), pid=pid)
-    else:
-        popen = subprocess.Popen(
-            [sys.executable, "-c", _BOOTSTRAP, _PACKAGE, str(down_read), str(up_write)],
-            pass_fds=(down_read, up_write, spec.claims),
-            stdin=subprocess.DEVNULL,
-        )
-        process = _Process(index, _Channel(up_read, down_write), popen=popen)
-        process.send(spec)
-    os.close(down_read)
-    os.close(up_write)
+    try:
+        if fork:
+            pid = os.fork()
+            if pid == 0:  # the share process: it never returns into the caller's code
+                code = 1
+                try:
+                    _leave_the_callers_signals()
+                    for fd in (*held, down_write, up_read):
+                        os.close(fd)
+                    serve(_Channel(down_read, up_write), spec)
+                    code = 0
+                finally:
+                    os._exit(code)
+            process = _Process(index, _Channel(up_read, down_write), pid=pid)
+        else:
+            popen = subprocess.Popen(
+                [sys.executable, "-c", _BOOTSTRAP, _PACKAGE, str(down_read), str(up_write)],
+                pass_fds=(down_read, up_write, spec.claims),
+                stdin=subprocess.DEVNULL,
+            )
+            process = _Process(index, _Channel(up_read, down_write), popen=popen)
+    except BaseException:
+        os.close(up_read)
+        os.close(down_write)
+        raise
+    finally:
+        os.close(down_read)  # (only the share process holds them now: if it dies, a write
+        os.close(up_write)  # to it fails and a read from it ends, instead of waiting)
     held += [up_read, down_write]
     return process
+
+
+def _leave_the_callers_signals() -> None:
+    """In a forked share process: the caller's signal handlers (and an event loop's wakeup
+    descriptor) are the caller's, not this process's: back to the defaults."""
+    with contextlib.suppress(ValueError, OSError):
+        signal.set_wakeup_fd(-1)
+    for number in signal.valid_signals():
+        with contextlib.suppress(ValueError, OSError, TypeError):
+            if callable(signal.getsignal(number)):
+                default = signal.default_int_handler if number == signal.SIGINT else signal.SIG_DFL
+                signal.signal(number, default)
 
 
 def audit_split(
@@ -354,7 +425,9 @@ def audit_split(
 ) -> SplitResult:
     """Audit `source`'s store in `shares` shares (this process verifies the first)."""
     auditor = source.auditor
-    last = auditor.application.recorder.max_notification_id() or 0
+    recorder = auditor.application.recorder
+    last = recorder.max_notification_id() or 0
+    fingerprint = _fingerprint(recorder, last)
     with contextlib.ExitStack() as stack:
         claims = [  # unlinked files: never left behind, however the audit ends
             stack.enter_context(tempfile.TemporaryFile()) for _ in range(shares)
@@ -368,6 +441,7 @@ def audit_split(
                 index=index,
                 shares=shares,
                 last=last,
+                fingerprint=fingerprint,
                 claims=claims[index].fileno(),
                 as_of=as_of,
                 grace=grace,
@@ -408,6 +482,8 @@ def _run(
             held: list[int] = []
             for spec in specs[1:]:
                 processes.append(_start(spec, spec.index, fork, held))
+                if not fork:
+                    processes[-1].send(spec)  # (a fresh process gets its task by pipe)
         finally:
             if frozen:
                 gc.unfreeze()
@@ -425,11 +501,21 @@ def _run(
         found += [process.receive("found") for process in processes]
         completed = True
     finally:
-        for process in processes:
-            process.stop(wait=completed)
+        _stop_all(processes, own, wait=completed)
+    return scanned, found, audit_time
+
+
+def _stop_all(processes: list[_Process], own: _ShareAudit | None, *, wait: bool) -> None:
+    """Stop every share process and close this process's share, each whatever happens to
+    the others (an error here never hides the audit's own)."""
+    if not processes:
         if own is not None:
             own.close()
-    return scanned, found, audit_time
+        return
+    try:
+        processes[0].stop(wait=wait)
+    finally:
+        _stop_all(processes[1:], own, wait=wait)
 
 
 def _merged(

@@ -34,7 +34,7 @@ Share = tuple[int, int, int]
 _HEX = "0123456789abcdef"
 _SQLITE_SHARE = (
     "AND rowid<=? AND CASE WHEN typeof(originator_id)='text' AND length(originator_id)=32 "
-    "AND originator_id NOT GLOB '*[^0-9a-f]*' "
+    "AND length(CAST(originator_id AS BLOB))=32 AND originator_id NOT GLOB '*[^0-9a-f]*' "
     f"THEN ((instr('{_HEX}', substr(originator_id, -1)) - 1) + 16 * "
     f"(instr('{_HEX}', substr(originator_id, -2, 1)) - 1)) % ? = ? ELSE 1 END "
 )
