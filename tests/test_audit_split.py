@@ -100,6 +100,18 @@ def play(desk: SupportDesk, clock: ManualClock, plan: list[tuple[str, int, int, 
         desk.run_due_timers()
 
 
+def break_share(monkeypatch: pytest.MonkeyPatch, index: int) -> None:
+    """Make share `index` fail while reading ("disk on fire"); forked processes see it."""
+    scan = _parallel._ShareAudit.scan
+
+    def broken(share: Any) -> Any:
+        if share.spec.index == index:
+            raise RuntimeError("disk on fire")
+        return scan(share)
+
+    monkeypatch.setattr(_parallel._ShareAudit, "scan", broken)
+
+
 def same_reports(url: str, env: dict[str, str] | None = None, **options: Any) -> AuditReport:
     """The one-process report, after checking that 2, 3 and 4 processes give the same."""
     report = audit_store(url, env=env, **options)
@@ -221,14 +233,7 @@ def test_a_failing_share_fails_the_audit_and_leaves_no_process(
     url = f"sqlite:///{tmp_path / 't.db'}"
     with SupportDesk(url, clock=ManualClock(START)) as desk:
         desk.submit(requester="ann@example.com", subject="x")
-    scan = _parallel._ShareAudit.scan
-
-    def broken(share: Any) -> Any:
-        if share.spec.index == 2:
-            raise RuntimeError("disk on fire")
-        return scan(share)
-
-    monkeypatch.setattr(_parallel._ShareAudit, "scan", broken)  # (forked: they see it)
+    break_share(monkeypatch, 2)
     with pytest.raises(SupportflowError, match="share 2 failed: RuntimeError: disk on fire"):
         audit_store(url, workers=3)
     assert multiprocessing.active_children() == []
@@ -518,14 +523,7 @@ def test_cli_refuses_too_many_workers_and_reports_a_failed_audit(
     assert stopped.value.code == 2
     assert f"at most {MAX_WORKERS}" in capsys.readouterr().err
 
-    scan = _parallel._ShareAudit.scan
-
-    def broken(share: Any) -> Any:
-        if share.spec.index == 1:
-            raise RuntimeError("disk on fire")
-        return scan(share)
-
-    monkeypatch.setattr(_parallel._ShareAudit, "scan", broken)  # (forked: they see it)
+    break_share(monkeypatch, 1)
     assert main(["audit", "--store", url, "--workers", "2"]) == 2
     assert "disk on fire" in capsys.readouterr().err
 

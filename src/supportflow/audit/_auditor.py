@@ -906,6 +906,22 @@ class _Check:
         return self.tally().metrics()
 
 
+class Listed:
+    """Violations as they are reported: the first `limit` kept in order, the rest counted
+    (call it with each violation)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.kept: list[Violation] = []
+        self.unlisted = 0
+
+    def __call__(self, violation: Violation) -> None:
+        if len(self.kept) < self.limit:
+            self.kept.append(violation)
+        else:
+            self.unlisted += 1
+
+
 @dataclasses.dataclass
 class Tally:
     """The counts behind `Metrics`: `merge` adds another share's."""
@@ -1174,16 +1190,8 @@ class Auditor:
             raise InvalidCommand(f"grace must not be negative, got {grace}")
         shares = self._shares(workers, one=expect_seal is not None or what_if is not None)
         registry = self.policy_registry()
-        violations: list[Violation] = []
-        truncated = 0
-
-        def report(violation: Violation) -> None:
-            nonlocal truncated
-            if len(violations) < max_violations:
-                violations.append(violation)
-            else:
-                truncated += 1
-
+        report = Listed(max_violations)
+        violations = report.kept
         for problem in registry.problems:
             report(Violation(rule="policy-record", message=problem))
         simulator = None if what_if is None else WhatIf(what_if)
@@ -1207,7 +1215,7 @@ class Auditor:
             )
             for violation in split.violations:
                 report(violation)
-            truncated += split.unlisted
+            report.unlisted += split.unlisted
             metrics, position, audit_time = split.metrics, split.position, split.audit_time
             sample = split.sample
         else:
@@ -1236,7 +1244,7 @@ class Auditor:
             log_position=position,
             metrics=metrics,
             violations=tuple(violations),
-            violations_truncated=truncated,
+            violations_truncated=report.unlisted,
             policies=tuple(registry),
             seal=expect_seal,
             what_if=None if simulator is None else simulator.report(audit_time),

@@ -56,7 +56,7 @@ from eventsourcing.application import Application
 
 from ..clock import SystemClock
 from ..errors import SupportflowError
-from ._auditor import Auditor, SplitSource, Tally, _Check, make_violation
+from ._auditor import Auditor, Listed, SplitSource, Tally, _Check, make_violation
 from ._cross import ClaimWriter, CrossTicket, read_claims, replay
 from ._ledger import MessageEffects, Spill
 from ._model import Metrics, Violation
@@ -523,16 +523,7 @@ def _merged(
 ) -> tuple[list[Violation], int]:
     """Every share's violations and the claims' in the order one process reports them: the
     first `limit`, and how many more there are."""
-    kept: list[Violation] = []
-    unlisted = 0
-
-    def keep(violation: Violation) -> None:
-        nonlocal unlisted
-        if len(kept) < limit:
-            kept.append(violation)
-        else:
-            unlisted += 1
-
+    keep = Listed(limit)
     readers = []
     for file in claims:
         file.seek(0)
@@ -560,7 +551,7 @@ def _merged(
         cross.finish()
     finally:
         spill.close()
-    return kept, unlisted + sum(f.unlisted for f in found)
+    return keep.kept, keep.unlisted + sum(f.unlisted for f in found)
 
 
 def _by_position(*streams: list[Violation]) -> Iterator[Violation]:
