@@ -629,3 +629,20 @@ def test_a_share_process_that_dies_fails_the_audit_without_hanging(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("SupportflowError the audit's process for share 1")
+
+
+def test_ids_given_as_text_by_a_recorder_are_read_as_uuids(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A recorder that gives originator ids as text (not `UUID`s) is audited as one that
+    gives `UUID`s; only text that is no UUID is reported."""
+    with SupportDesk(clock=ManualClock(START)) as desk:
+        tid = desk.submit(requester="ann@example.com", subject="x")
+        desk.reply(tid, agent="bob", body="on it")
+        expected = report_json(Auditor(desk).audit())
+
+        def as_text(*args: Any) -> Any:
+            return [(r[0], str(r[1]), *r[2:]) for r in read_rows(*args)]
+
+        monkeypatch.setattr("supportflow.audit._auditor.read_rows", as_text)
+        assert report_json(Auditor(desk).audit()) == expected

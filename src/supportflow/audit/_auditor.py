@@ -1283,8 +1283,11 @@ class Auditor:
         for row in itertools.chain.from_iterable(batches):
             position, originator, _, topic, _ = row
             if originator.__class__ is not UUID:
-                check.foreign_id(position, originator)
-                continue
+                converted = _as_uuid(originator)  # (a recorder that gives ids as text)
+                if converted is None:
+                    check.foreign_id(position, originator)
+                    continue
+                row = (position, converted, row[2], topic, row[4])
             is_ticket = topic in ticket_topics
             if is_ticket and fast is not None:
                 # the common case, in short: a ticket event read in one pass (aware times by
@@ -1556,6 +1559,16 @@ _BOOKKEEPING_ACTIONS: dict[type, Action] = {
     Ticket.SurveyAnswered: Action.ANSWER_SURVEY,
 }
 """Events that record something without changing the status: checked against the table."""
+
+
+def _as_uuid(value: object) -> UUID | None:
+    """A stored originator id as a `UUID` (None when it is none: an altered row)."""
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value)) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _ticket_id(value: object) -> UUID:
