@@ -29,7 +29,7 @@ from supportflow.audit._ledger import (
     pack,
     unpack,
 )
-from supportflow.audit._scan import _uuid, notification, read_batch, read_rows
+from supportflow.audit._scan import as_uuid, notification, read_batch, read_rows
 from supportflow.policy import Action
 
 START = _dt.datetime(2026, 3, 2, 15, 0, tzinfo=_dt.UTC)
@@ -271,7 +271,7 @@ def test_due_instants_update_due_at_equals_the_policy(at: _dt.datetime, severity
 @settings(max_examples=30)
 def test_scan_uuid_equals_the_uuid_constructor(value: UUID) -> None:
     """An id read from a SQLite row equals `UUID(hex)`: value, hash, text and safety."""
-    got = _uuid(value.hex)
+    got = as_uuid(value.hex)
     expected = UUID(value.hex)
     assert (got, hash(got), str(got), got.is_safe) == (
         expected,

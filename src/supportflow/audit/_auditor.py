@@ -48,7 +48,7 @@ from ._history import build_history, iso, sealed_text
 from ._ledger import Ledger, MessageEffects, Samples, Spill, TicketState
 from ._model import AuditReport, Metrics, TicketHistory, Violation
 from ._registry import PolicyRegistry
-from ._scan import Row, Share, notification, read_batch, read_rows
+from ._scan import Row, Share, as_uuid, notification, read_batch, read_rows
 from ._seal import Head, SealRecord, heads_differences, manifest_text, parse_manifest, seal_id
 from ._whatif import WhatIf
 
@@ -1097,26 +1097,29 @@ class Auditor:
             yield batch
             position = batch[-1][0] + 1
 
-    def _shares(self, workers: int | str, *, one: bool) -> int:
+    def _shares(self, workers: int | str, *, one: bool) -> tuple[int, SplitSource | None]:
         """How many processes the audit runs in (`audit`'s `workers`; `one`: a seal check
-        or a what-if, which run in one process whatever `workers` says)."""
+        or a what-if, which run in one process whatever `workers` says), and, for more than
+        one, what they open the store with."""
         if workers == "auto":
-            if one or _cpus() < 2 or self._split_source() is None:
-                return 1
-            last = self.application.recorder.max_notification_id() or 0
-            return 1 if last < AUTO_SPLIT_ROWS else min(_cpus(), MAX_WORKERS)
+            source = None if one or _cpus() < 2 else self._split_source()
+            last = 0 if source is None else self.application.recorder.max_notification_id()
+            if source is None or (last or 0) < AUTO_SPLIT_ROWS:
+                return 1, None
+            return min(_cpus(), MAX_WORKERS), source
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise InvalidCommand(f"workers must be a positive number or 'auto', got {workers!r}")
         if workers > MAX_WORKERS:
             raise InvalidCommand(f"workers must be at most {MAX_WORKERS}, got {workers}")
         if workers == 1 or one:
-            return 1
-        if self._split_source() is None:
+            return 1, None
+        source = self._split_source()
+        if source is None:
             raise InvalidCommand(
                 "workers > 1 needs a store other processes can open (a SQLite file or "
                 "PostgreSQL) on a POSIX system; this one lives inside this process"
             )
-        return workers
+        return workers, source
 
     def _split_source(self) -> SplitSource | None:
         """What another process needs to open this store (None: it cannot)."""
@@ -1188,7 +1191,7 @@ class Auditor:
             as_of = require_aware_utc(as_of, name="as_of")
         if grace < _dt.timedelta(0):
             raise InvalidCommand(f"grace must not be negative, got {grace}")
-        shares = self._shares(workers, one=expect_seal is not None or what_if is not None)
+        shares, source = self._shares(workers, one=expect_seal is not None or what_if is not None)
         registry = self.policy_registry()
         report = Listed(max_violations)
         violations = report.kept
@@ -1198,11 +1201,9 @@ class Auditor:
         sealed = self._sealed(expect_seal, report)
         heads: dict[UUID, Head] = {}
         moved: dict[tuple[UUID, int], int] = {}
-        if shares > 1:
+        if source is not None:
             from ._parallel import audit_split  # (it imports this module)
 
-            source = self._split_source()
-            assert source is not None  # (`_shares` checked)
             split = audit_split(
                 source,
                 registry,
@@ -1283,8 +1284,8 @@ class Auditor:
         for row in itertools.chain.from_iterable(batches):
             position, originator, _, topic, _ = row
             if originator.__class__ is not UUID:
-                converted = _as_uuid(originator)  # (a recorder that gives ids as text)
-                if converted is None:
+                converted = as_uuid(originator)  # (a recorder that gives ids as text)
+                if converted.__class__ is not UUID:
                     check.foreign_id(position, originator)
                     continue
                 row = (position, converted, row[2], topic, row[4])
@@ -1559,16 +1560,6 @@ _BOOKKEEPING_ACTIONS: dict[type, Action] = {
     Ticket.SurveyAnswered: Action.ANSWER_SURVEY,
 }
 """Events that record something without changing the status: checked against the table."""
-
-
-def _as_uuid(value: object) -> UUID | None:
-    """A stored originator id as a `UUID` (None when it is none: an altered row)."""
-    if isinstance(value, UUID):
-        return value
-    try:
-        return UUID(str(value)) if isinstance(value, str) else None
-    except ValueError:
-        return None
 
 
 def _ticket_id(value: object) -> UUID:

@@ -26,7 +26,15 @@ from uuid import UUID, SafeUUID
 from eventsourcing.persistence import Notification
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-__all__ = ["Row", "Share", "notification", "read_batch", "read_rows", "share_of"]
+__all__ = [
+    "Row",
+    "Share",
+    "as_uuid",
+    "notification",
+    "read_batch",
+    "read_rows",
+    "share_of",
+]
 
 Share = tuple[int, int, int]
 """One share of the log: (index, number of shares, last log position)."""
@@ -76,7 +84,7 @@ other in the log): the same immutable `UUID` again. Emptied when full."""
 _RECENT_LIMIT = 4096
 
 
-def _uuid(text: Any) -> Any:
+def as_uuid(text: Any) -> Any:
     """`UUID(text)` for the 32 hex digits the recorder stores, without `UUID.__init__`'s
     string clean-up (what it does last is the same: ``int(text, 16)`` and two slots). A
     stored id that is no UUID at all (an altered row) is given back as it is."""
@@ -132,7 +140,7 @@ def _sqlite_rows(
         if uuid is None:
             if len(ids) >= _RECENT_LIMIT:
                 ids.clear()
-            uuid = ids[oid] = _uuid(oid)
+            uuid = ids[oid] = as_uuid(oid)
         if share is not None and share_of(uuid, share[1]) != share[0]:
             continue  # an altered id every share read: another share's
         append((rowid, uuid, version, topic, state))
